@@ -1,0 +1,24 @@
+#![doc = include_str!("../README.md")]
+
+mod error;
+mod ids;
+mod model;
+mod money;
+mod personal;
+mod text;
+
+pub use error::DomainError;
+pub use ids::{
+    AccountId, BuildingId, CustomerId, MeterId, OrganisationId, SiteId, StaffUserId, UnitId,
+};
+pub use model::{
+    Account, AccountStatus, Building, Customer, CustomerClass, CustomerKind, Meter, MeterProtocol,
+    MeterStatus, NewAccount, NewBuilding, NewCustomer, NewMeter, NewOrganisation, NewSite,
+    NewStaffUser, NewUnit, Organisation, Role, Site, StaffUser, Unit, UnitKind, Utility,
+};
+pub use money::Fen;
+pub use personal::Personal;
+pub use text::{
+    AccountNumber, AreaCentiSqm, Code, CommAddress, MeterSerial, Multiplier, Name, TimeZoneName,
+    Username,
+};

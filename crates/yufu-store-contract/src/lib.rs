@@ -1,1 +1,118 @@
+#![doc = include_str!("../README.md")]
+// Test support: a panic with a clear message is the right failure mode here.
+#![allow(clippy::unwrap_used)]
 
+use std::str::FromStr;
+use std::sync::Arc;
+
+use sqlx::postgres::PgConnectOptions;
+use yufu_store::Store;
+use yufu_store_postgres::PostgresStore;
+use yufu_store_sqlite::SqliteStore;
+
+/// The variable naming the PostgreSQL database tests may use.
+pub const TEST_DATABASE_URL: &str = "YUFU_TEST_DATABASE_URL";
+
+/// A migrated, empty store for one test, removed again by [`TestDb::finish`].
+#[derive(Debug)]
+pub struct TestDb {
+    store: Arc<dyn Store>,
+    cleanup: Cleanup,
+}
+
+#[derive(Debug)]
+enum Cleanup {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { admin_url: String, schema: String },
+}
+
+impl TestDb {
+    /// A fresh SQLite file in its own temporary directory.
+    pub async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("yufu.db")).await.unwrap();
+        store.migrate().await.unwrap();
+        Self {
+            store: Arc::new(store),
+            cleanup: Cleanup::Sqlite(dir),
+        }
+    }
+
+    /// A fresh schema in the PostgreSQL database of `YUFU_TEST_DATABASE_URL`,
+    /// or `None` (with a loud note) when it is not set outside CI.
+    pub async fn postgres() -> Option<Self> {
+        let url = postgres_url()?;
+        let schema = format!("yufu_t_{}", uuid::Uuid::now_v7().simple());
+        let admin = sqlx::PgPool::connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("{TEST_DATABASE_URL} is set but unreachable: {e}"));
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+            .execute(&admin)
+            .await
+            .unwrap();
+        admin.close().await;
+        let options = PgConnectOptions::from_str(&url)
+            .unwrap()
+            .options([("search_path", schema.as_str())]);
+        let store = PostgresStore::connect_with(options).await.unwrap();
+        store.migrate().await.unwrap();
+        Some(Self {
+            store: Arc::new(store),
+            cleanup: Cleanup::Postgres {
+                admin_url: url,
+                schema,
+            },
+        })
+    }
+
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    pub fn shared(&self) -> Arc<dyn Store> {
+        Arc::clone(&self.store)
+    }
+
+    /// Closes the store and drops the schema (PostgreSQL) or directory (SQLite).
+    /// A failed test skips this and leaves its schema behind for inspection.
+    pub async fn finish(self) {
+        self.store.close().await;
+        match self.cleanup {
+            Cleanup::Sqlite(dir) => drop(dir),
+            Cleanup::Postgres { admin_url, schema } => {
+                let admin = sqlx::PgPool::connect(&admin_url).await.unwrap();
+                sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+                    .execute(&admin)
+                    .await
+                    .unwrap();
+                admin.close().await;
+            }
+        }
+    }
+}
+
+/// `YUFU_TEST_DATABASE_URL`, or `None` after a loud note. In CI (`CI` set) a
+/// missing URL is a failure: the PostgreSQL half must run there.
+pub fn postgres_url() -> Option<String> {
+    match std::env::var(TEST_DATABASE_URL) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI is set but {TEST_DATABASE_URL} is not: the PostgreSQL contract tests must run in CI"
+            );
+            // Written straight to the process's stderr, not through eprintln!,
+            // which the test harness captures and hides for passing tests.
+            static ONCE: std::sync::Once = std::sync::Once::new();
+            ONCE.call_once(|| {
+                use std::io::Write;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "\n*** SKIPPED (PostgreSQL): {TEST_DATABASE_URL} is not set; only SQLite was tested. \
+                     Set it (e.g. postgres://postgres@127.0.0.1:5432/test) to run the PostgreSQL half. ***\n"
+                );
+            });
+            None
+        }
+    }
+}

@@ -1,1 +1,89 @@
+#![doc = include_str!("../README.md")]
 
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use yufu_store::{Backend, StoreError, StoreResult};
+
+/// Connections in the pool: enough for a 2–8 core server; PostgreSQL's own
+/// default limit is 100 for all clients together.
+const MAX_CONNECTIONS: u32 = 16;
+/// How long a request waits for a connection before the store reports it unavailable.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// The store on a PostgreSQL database.
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: sqlx::PgPool,
+}
+
+impl PostgresStore {
+    const BACKEND: Backend = Backend::Postgres;
+
+    /// Connects to a `postgres://` URL.
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Unavailable(format!("bad PostgreSQL URL: {e}")))?;
+        Self::connect_with(options).await
+    }
+
+    /// Connects with prepared options, e.g. a `search_path` for one schema
+    /// per test.
+    pub async fn connect_with(options: PgConnectOptions) -> StoreResult<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(Self { pool })
+    }
+
+    async fn backend_ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    async fn backend_migrate(&self) -> StoreResult<usize> {
+        let before = applied(&self.pool).await?;
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError::Migration(e.to_string()))?;
+        let after = applied(&self.pool).await?;
+        tracing::info!(applied_now = after - before, total = after, "postgres migrations");
+        Ok(after - before)
+    }
+}
+
+async fn applied(pool: &sqlx::PgPool) -> StoreResult<usize> {
+    // to_regclass honours search_path, so a per-test schema sees its own table.
+    let exists: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+        .fetch_one(pool)
+        .await
+        .map_err(|e| StoreError::Backend(e.to_string()))?;
+    if !exists {
+        return Ok(0);
+    }
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
+        .fetch_one(pool)
+        .await
+        .map_err(|e| StoreError::Backend(e.to_string()))?;
+    Ok(usize::try_from(n).unwrap_or(0))
+}
+
+/// The names of the embedded migrations, in order (for the twin-names test).
+pub fn migration_names() -> Vec<String> {
+    MIGRATOR
+        .iter()
+        .map(|m| format!("{}_{}", m.version, m.description))
+        .collect()
+}
+
+yufu_store::impl_sql_store!(PostgresStore, sqlx::postgres::PgRow);

@@ -1,1 +1,100 @@
+#![doc = include_str!("../README.md")]
 
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use yufu_store::{Backend, StoreError, StoreResult};
+
+/// Connections in the pool. SQLite allows one writer at a time; the others
+/// serve readers and wait on the busy timeout for their turn to write.
+const MAX_CONNECTIONS: u32 = 8;
+/// How long a writer waits for the lock before the store reports it unavailable.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// The store on one SQLite file.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: sqlx::SqlitePool,
+}
+
+impl SqliteStore {
+    const BACKEND: Backend = Backend::Sqlite;
+
+    /// Opens (creating if missing) the database file at `path`.
+    pub async fn open(path: &Path) -> StoreResult<Self> {
+        Self::connect_with(SqliteConnectOptions::new().filename(path)).await
+    }
+
+    /// Opens a `sqlite://PATH` (or `sqlite:PATH`) URL.
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Unavailable(format!("bad SQLite URL: {e}")))?;
+        Self::connect_with(options).await
+    }
+
+    async fn connect_with(options: SqliteConnectOptions) -> StoreResult<Self> {
+        let options = options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(BUSY_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(Self { pool })
+    }
+
+    async fn backend_ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    async fn backend_migrate(&self) -> StoreResult<usize> {
+        let before = applied(&self.pool).await?;
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError::Migration(e.to_string()))?;
+        let after = applied(&self.pool).await?;
+        tracing::info!(applied_now = after - before, total = after, "sqlite migrations");
+        Ok(after - before)
+    }
+}
+
+async fn applied(pool: &sqlx::SqlitePool) -> StoreResult<usize> {
+    let exists: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+    )
+    .fetch_one(pool)
+    .await
+    .map_err(|e| StoreError::Backend(e.to_string()))?;
+    if exists == 0 {
+        return Ok(0);
+    }
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
+        .fetch_one(pool)
+        .await
+        .map_err(|e| StoreError::Backend(e.to_string()))?;
+    Ok(usize::try_from(n).unwrap_or(0))
+}
+
+/// The names of the embedded migrations, in order (for the twin-names test).
+pub fn migration_names() -> Vec<String> {
+    MIGRATOR
+        .iter()
+        .map(|m| format!("{}_{}", m.version, m.description))
+        .collect()
+}
+
+yufu_store::impl_sql_store!(SqliteStore, sqlx::sqlite::SqliteRow);

@@ -1,1 +1,247 @@
+#![doc = include_str!("../README.md")]
 
+use std::fmt;
+
+use async_trait::async_trait;
+pub use yufu_domain as domain;
+use yufu_domain::{
+    Account, AccountId, AccountNumber, Building, BuildingId, Customer, CustomerId, Meter, MeterId,
+    MeterSerial, MeterStatus, NewAccount, NewBuilding, NewCustomer, NewMeter, NewOrganisation,
+    NewSite, NewStaffUser, NewUnit, Organisation, OrganisationId, Site, SiteId, StaffUser,
+    StaffUserId, Unit, UnitId, Username, Utility,
+};
+
+#[doc(hidden)]
+pub mod sql;
+
+/// Columns that hold personal data (个人信息), as (table, column). The access
+/// issue encrypts exactly these at rest; a test there proves no plaintext of
+/// them reaches the database file. Keep this list in step with the schema.
+pub const PERSONAL_DATA_COLUMNS: &[(&str, &str)] = &[
+    ("customers", "name"),
+    ("customers", "phone"),
+    ("customers", "id_number"),
+    ("customers", "address"),
+];
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What can go wrong in the store, in terms a caller can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No row with that key.
+    #[error("{entity} {key} not found")]
+    NotFound { entity: &'static str, key: String },
+    /// A uniqueness rule would be broken (e.g. a second meter with the same serial).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A reference to a missing or foreign row (e.g. a unit of another organisation).
+    #[error("invalid reference: {0}")]
+    Reference(String),
+    /// A stored value that no longer parses: a bug or a hand-edited row.
+    #[error("corrupt row in {table}: {reason}")]
+    Corrupt { table: &'static str, reason: String },
+    /// The database cannot be reached or timed out.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// Migrations could not be applied.
+    #[error("migration failed: {0}")]
+    Migration(String),
+    /// Anything else the database said.
+    #[error("database error: {0}")]
+    Backend(String),
+}
+
+impl StoreError {
+    pub fn not_found(entity: &'static str, key: impl fmt::Display) -> Self {
+        Self::NotFound {
+            entity,
+            key: key.to_string(),
+        }
+    }
+}
+
+/// Which database a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// Keyset paging: rows with an id greater than `after`, in id (= creation)
+/// order, at most `limit` of them. Ids are UUIDv7 text, so this is stable and
+/// never skips or repeats a row, unlike OFFSET.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    after: String,
+    limit: u32,
+}
+
+impl Page {
+    /// The most rows one call returns; a limit above it is clamped.
+    pub const MAX_LIMIT: u32 = 500;
+
+    pub fn first(limit: u32) -> Self {
+        Self {
+            after: String::new(),
+            limit: limit.clamp(1, Self::MAX_LIMIT),
+        }
+    }
+
+    pub fn after(id: impl fmt::Display, limit: u32) -> Self {
+        Self {
+            after: id.to_string(),
+            limit: limit.clamp(1, Self::MAX_LIMIT),
+        }
+    }
+
+    pub fn after_key(&self) -> &str {
+        &self.after
+    }
+
+    pub fn limit(&self) -> u32 {
+        self.limit
+    }
+}
+
+impl Default for Page {
+    fn default() -> Self {
+        Self::first(50)
+    }
+}
+
+/// Narrows a meter listing. `None` means any.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MeterFilter {
+    pub utility: Option<Utility>,
+    pub status: Option<MeterStatus>,
+    pub unit_id: Option<UnitId>,
+    pub account_id: Option<AccountId>,
+}
+
+/// Counts over the whole store, for `/metrics` and the demo summary.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FleetCounts {
+    pub organisations: i64,
+    pub sites: i64,
+    pub buildings: i64,
+    pub units: i64,
+    pub customers: i64,
+    pub accounts: i64,
+    /// Meters by (utility, status); pairs with no meters are absent.
+    pub meters: Vec<(Utility, MeterStatus, i64)>,
+}
+
+impl FleetCounts {
+    pub fn meters_total(&self) -> i64 {
+        self.meters.iter().map(|(_, _, n)| n).sum()
+    }
+
+    pub fn meters_of(&self, utility: Utility) -> i64 {
+        self.meters
+            .iter()
+            .filter(|(u, _, _)| *u == utility)
+            .map(|(_, _, n)| n)
+            .sum()
+    }
+}
+
+/// Everything Yufu keeps. Implemented by `yufu-store-sqlite` and
+/// `yufu-store-postgres`; both must pass `yufu-store-contract`.
+///
+/// Every method is one transaction: it commits entirely or not at all.
+#[async_trait]
+pub trait Store: Send + Sync + fmt::Debug + 'static {
+    fn backend(&self) -> Backend;
+
+    /// Answers when the database accepts a query (for `/readyz`).
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// Applies pending migrations; returns how many were applied now.
+    async fn migrate(&self) -> StoreResult<usize>;
+
+    async fn close(&self);
+
+    // --- organisation → site → building → unit -------------------------------
+
+    async fn create_organisation(&self, new: &NewOrganisation) -> StoreResult<Organisation>;
+    async fn get_organisation(&self, id: OrganisationId) -> StoreResult<Organisation>;
+    async fn find_organisation_by_name(
+        &self,
+        name: &yufu_domain::Name,
+    ) -> StoreResult<Option<Organisation>>;
+    async fn list_organisations(&self, page: &Page) -> StoreResult<Vec<Organisation>>;
+
+    async fn create_site(&self, new: &NewSite) -> StoreResult<Site>;
+    async fn get_site(&self, id: SiteId) -> StoreResult<Site>;
+    async fn list_sites(&self, org: OrganisationId, page: &Page) -> StoreResult<Vec<Site>>;
+
+    async fn create_building(&self, new: &NewBuilding) -> StoreResult<Building>;
+    async fn get_building(&self, id: BuildingId) -> StoreResult<Building>;
+    async fn list_buildings(&self, site: SiteId, page: &Page) -> StoreResult<Vec<Building>>;
+
+    async fn create_unit(&self, new: &NewUnit) -> StoreResult<Unit>;
+    async fn get_unit(&self, id: UnitId) -> StoreResult<Unit>;
+    async fn list_units(&self, building: BuildingId, page: &Page) -> StoreResult<Vec<Unit>>;
+    /// The organisation a unit belongs to, through its building and site.
+    async fn unit_organisation(&self, id: UnitId) -> StoreResult<OrganisationId>;
+
+    // --- customers and accounts ----------------------------------------------
+
+    async fn create_customer(&self, new: &NewCustomer) -> StoreResult<Customer>;
+    async fn get_customer(&self, id: CustomerId) -> StoreResult<Customer>;
+    async fn list_customers(&self, org: OrganisationId, page: &Page) -> StoreResult<Vec<Customer>>;
+
+    async fn create_account(&self, new: &NewAccount) -> StoreResult<Account>;
+    async fn get_account(&self, id: AccountId) -> StoreResult<Account>;
+    async fn find_account_by_number(
+        &self,
+        org: OrganisationId,
+        number: &AccountNumber,
+    ) -> StoreResult<Option<Account>>;
+    async fn list_accounts(&self, org: OrganisationId, page: &Page) -> StoreResult<Vec<Account>>;
+
+    // --- meters ----------------------------------------------------------------
+
+    async fn create_meter(&self, new: &NewMeter) -> StoreResult<Meter>;
+    async fn get_meter(&self, id: MeterId) -> StoreResult<Meter>;
+    async fn find_meter_by_serial(
+        &self,
+        org: OrganisationId,
+        serial: &MeterSerial,
+    ) -> StoreResult<Option<Meter>>;
+    async fn list_meters(
+        &self,
+        org: OrganisationId,
+        filter: &MeterFilter,
+        page: &Page,
+    ) -> StoreResult<Vec<Meter>>;
+    async fn set_meter_status(&self, id: MeterId, status: MeterStatus) -> StoreResult<Meter>;
+    /// Links a meter to the unit it supplies and the account it bills (either
+    /// may be `None` to unlink). Both must belong to the meter's organisation.
+    async fn assign_meter(
+        &self,
+        id: MeterId,
+        unit: Option<UnitId>,
+        account: Option<AccountId>,
+    ) -> StoreResult<Meter>;
+
+    // --- staff -----------------------------------------------------------------
+
+    async fn create_staff_user(&self, new: &NewStaffUser) -> StoreResult<StaffUser>;
+    async fn find_staff_user(&self, username: &Username) -> StoreResult<Option<StaffUser>>;
+    async fn set_staff_password(&self, id: StaffUserId, password_hash: &str) -> StoreResult<()>;
+
+    // --- statistics ------------------------------------------------------------
+
+    async fn fleet_counts(&self) -> StoreResult<FleetCounts>;
+}

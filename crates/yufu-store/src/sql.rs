@@ -1,0 +1,1016 @@
+//! The SQL implementation of [`Store`](crate::Store), written once and expanded
+//! by each backend crate for its own pool and row types.
+//!
+//! Why a macro: sqlx's generic `Database` bounds for "any backend" would drown
+//! every query in where-clauses, and `AnyPool` loses types. Expanding the same
+//! source per backend keeps the SQL single and the types concrete. The SQL uses
+//! only what both PostgreSQL and SQLite accept (`$N` placeholders, `RETURNING`
+//! not needed, `COALESCE`, `GROUP BY`).
+//!
+//! The expanding crate must have `sqlx`, `async_trait`, `jiff` and `tracing` as
+//! dependencies, and its store type must provide:
+//! `pool: sqlx::Pool<DB>` and inherent `async fn backend_ping`,
+//! `async fn backend_migrate`, `const BACKEND: Backend`.
+
+/// Expands `impl Store for $store`, see the module docs.
+#[macro_export]
+macro_rules! impl_sql_store {
+    ($store:ty, $row:ty) => {
+        mod __sql_helpers {
+            use $crate::StoreError;
+
+            pub(crate) type Row = $row;
+
+            /// Turns a database error into a store error. `conflict` and
+            /// `reference` describe, for the operator, what a unique or foreign
+            /// key violation means in this call.
+            pub(crate) fn map_err(e: sqlx::Error, conflict: &str, reference: &str) -> StoreError {
+                if let Some(db) = e.as_database_error() {
+                    match db.kind() {
+                        sqlx::error::ErrorKind::UniqueViolation => {
+                            return StoreError::Conflict(conflict.to_owned())
+                        }
+                        sqlx::error::ErrorKind::ForeignKeyViolation => {
+                            return StoreError::Reference(reference.to_owned())
+                        }
+                        _ => {}
+                    }
+                }
+                match e {
+                    sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::Io(_)
+                    | sqlx::Error::Tls(_) => StoreError::Unavailable(e.to_string()),
+                    other => StoreError::Backend(other.to_string()),
+                }
+            }
+
+            pub(crate) fn plain(e: sqlx::Error) -> StoreError {
+                map_err(e, "unique constraint violated", "referenced row missing")
+            }
+
+            pub(crate) fn col<'r, T>(
+                row: &'r Row,
+                table: &'static str,
+                name: &str,
+            ) -> Result<T, StoreError>
+            where
+                T: sqlx::Decode<'r, <Row as sqlx::Row>::Database>
+                    + sqlx::Type<<Row as sqlx::Row>::Database>,
+            {
+                sqlx::Row::try_get(row, name).map_err(|e| StoreError::Corrupt {
+                    table,
+                    reason: format!("column {name}: {e}"),
+                })
+            }
+
+            /// Reads a TEXT column and parses it into a domain value.
+            pub(crate) fn parsed<T>(row: &Row, table: &'static str, name: &str) -> Result<T, StoreError>
+            where
+                T: std::str::FromStr,
+                T::Err: std::fmt::Display,
+            {
+                let text: String = col(row, table, name)?;
+                text.parse().map_err(|e| StoreError::Corrupt {
+                    table,
+                    reason: format!("column {name}: {e}"),
+                })
+            }
+
+            pub(crate) fn parsed_opt<T>(
+                row: &Row,
+                table: &'static str,
+                name: &str,
+            ) -> Result<Option<T>, StoreError>
+            where
+                T: std::str::FromStr,
+                T::Err: std::fmt::Display,
+            {
+                let text: Option<String> = col(row, table, name)?;
+                text.map(|t| {
+                    t.parse().map_err(|e| StoreError::Corrupt {
+                        table,
+                        reason: format!("column {name}: {e}"),
+                    })
+                })
+                .transpose()
+            }
+
+            pub(crate) fn instant(row: &Row, table: &'static str, name: &str) -> Result<jiff::Timestamp, StoreError> {
+                let ms: i64 = col(row, table, name)?;
+                jiff::Timestamp::from_millisecond(ms).map_err(|e| StoreError::Corrupt {
+                    table,
+                    reason: format!("column {name}: {e}"),
+                })
+            }
+
+            pub(crate) fn small<T: TryFrom<i64>>(row: &Row, table: &'static str, name: &str) -> Result<T, StoreError> {
+                let v: i64 = col(row, table, name)?;
+                T::try_from(v).map_err(|_| StoreError::Corrupt {
+                    table,
+                    reason: format!("column {name}: {v} out of range"),
+                })
+            }
+
+            pub(crate) fn now_ms() -> i64 {
+                jiff::Timestamp::now().as_millisecond()
+            }
+        }
+
+        mod __sql_rows {
+            use $crate::domain::*;
+            use $crate::StoreError;
+            use super::__sql_helpers::{col, instant, parsed, parsed_opt, small, Row};
+
+            pub(crate) const ORGANISATION: &str = "id, name, created_at_ms";
+            pub(crate) fn organisation(r: &Row) -> Result<Organisation, StoreError> {
+                const T: &str = "organisations";
+                Ok(Organisation {
+                    id: parsed(r, T, "id")?,
+                    name: parsed(r, T, "name")?,
+                    created_at: instant(r, T, "created_at_ms")?,
+                })
+            }
+
+            pub(crate) const SITE: &str = "id, organisation_id, code, name, city, timezone, created_at_ms";
+            pub(crate) fn site(r: &Row) -> Result<Site, StoreError> {
+                const T: &str = "sites";
+                Ok(Site {
+                    id: parsed(r, T, "id")?,
+                    organisation_id: parsed(r, T, "organisation_id")?,
+                    code: parsed(r, T, "code")?,
+                    name: parsed(r, T, "name")?,
+                    city: parsed(r, T, "city")?,
+                    timezone: parsed(r, T, "timezone")?,
+                    created_at: instant(r, T, "created_at_ms")?,
+                })
+            }
+
+            pub(crate) const BUILDING: &str = "id, site_id, code, name, floors, created_at_ms";
+            pub(crate) fn building(r: &Row) -> Result<Building, StoreError> {
+                const T: &str = "buildings";
+                Ok(Building {
+                    id: parsed(r, T, "id")?,
+                    site_id: parsed(r, T, "site_id")?,
+                    code: parsed(r, T, "code")?,
+                    name: parsed(r, T, "name")?,
+                    floors: small(r, T, "floors")?,
+                    created_at: instant(r, T, "created_at_ms")?,
+                })
+            }
+
+            pub(crate) const UNIT: &str = "id, building_id, code, floor, kind, area_centi_sqm, created_at_ms";
+            pub(crate) fn unit(r: &Row) -> Result<Unit, StoreError> {
+                const T: &str = "units";
+                let area: i64 = col(r, T, "area_centi_sqm")?;
+                Ok(Unit {
+                    id: parsed(r, T, "id")?,
+                    building_id: parsed(r, T, "building_id")?,
+                    code: parsed(r, T, "code")?,
+                    floor: small(r, T, "floor")?,
+                    kind: parsed(r, T, "kind")?,
+                    area: AreaCentiSqm::new(area).map_err(|e| StoreError::Corrupt { table: T, reason: e.to_string() })?,
+                    created_at: instant(r, T, "created_at_ms")?,
+                })
+            }
+
+            pub(crate) const CUSTOMER: &str = "id, organisation_id, kind, name, phone, id_number, address, created_at_ms";
+            pub(crate) fn customer(r: &Row) -> Result<Customer, StoreError> {
+                const T: &str = "customers";
+                let name: String = col(r, T, "name")?;
+                let phone: Option<String> = col(r, T, "phone")?;
+                let id_number: Option<String> = col(r, T, "id_number")?;
+                let address: Option<String> = col(r, T, "address")?;
+                Ok(Customer {
+                    id: parsed(r, T, "id")?,
+                    organisation_id: parsed(r, T, "organisation_id")?,
+                    kind: parsed(r, T, "kind")?,
+                    name: Personal::new(name),
+                    phone: phone.map(Personal::new),
+                    id_number: id_number.map(Personal::new),
+                    address: address.map(Personal::new),
+                    created_at: instant(r, T, "created_at_ms")?,
+                })
+            }
+
+            pub(crate) const ACCOUNT: &str = "id, organisation_id, number, customer_id, class, status, balance_fen, created_at_ms";
+            pub(crate) fn account(r: &Row) -> Result<Account, StoreError> {
+                const T: &str = "accounts";
+                Ok(Account {
+                    id: parsed(r, T, "id")?,
+                    organisation_id: parsed(r, T, "organisation_id")?,
+                    number: parsed(r, T, "number")?,
+                    customer_id: parsed(r, T, "customer_id")?,
+                    class: parsed(r, T, "class")?,
+                    status: parsed(r, T, "status")?,
+                    balance: Fen(col(r, T, "balance_fen")?),
+                    created_at: instant(r, T, "created_at_ms")?,
+                })
+            }
+
+            pub(crate) const METER: &str = "id, organisation_id, serial, utility, model, protocol, comm_address, multiplier, status, unit_id, account_id, created_at_ms";
+            pub(crate) fn meter(r: &Row) -> Result<Meter, StoreError> {
+                const T: &str = "meters";
+                let multiplier: u32 = small(r, T, "multiplier")?;
+                Ok(Meter {
+                    id: parsed(r, T, "id")?,
+                    organisation_id: parsed(r, T, "organisation_id")?,
+                    serial: parsed(r, T, "serial")?,
+                    utility: parsed(r, T, "utility")?,
+                    model: parsed(r, T, "model")?,
+                    protocol: parsed(r, T, "protocol")?,
+                    comm_address: parsed(r, T, "comm_address")?,
+                    multiplier: Multiplier::new(multiplier).map_err(|e| StoreError::Corrupt { table: T, reason: e.to_string() })?,
+                    status: parsed(r, T, "status")?,
+                    unit_id: parsed_opt(r, T, "unit_id")?,
+                    account_id: parsed_opt(r, T, "account_id")?,
+                    created_at: instant(r, T, "created_at_ms")?,
+                })
+            }
+
+            pub(crate) const STAFF_USER: &str = "id, organisation_id, username, display_name, role, password_hash, active, created_at_ms";
+            pub(crate) fn staff_user(r: &Row) -> Result<StaffUser, StoreError> {
+                const T: &str = "staff_users";
+                Ok(StaffUser {
+                    id: parsed(r, T, "id")?,
+                    organisation_id: parsed(r, T, "organisation_id")?,
+                    username: parsed(r, T, "username")?,
+                    display_name: parsed(r, T, "display_name")?,
+                    role: parsed(r, T, "role")?,
+                    password_hash: col(r, T, "password_hash")?,
+                    active: col(r, T, "active")?,
+                    created_at: instant(r, T, "created_at_ms")?,
+                })
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::Store for $store {
+            fn backend(&self) -> $crate::Backend {
+                <$store>::BACKEND
+            }
+
+            async fn ping(&self) -> $crate::StoreResult<()> {
+                self.backend_ping().await
+            }
+
+            async fn migrate(&self) -> $crate::StoreResult<usize> {
+                self.backend_migrate().await
+            }
+
+            async fn close(&self) {
+                self.pool.close().await;
+            }
+
+            async fn create_organisation(
+                &self,
+                new: &$crate::domain::NewOrganisation,
+            ) -> $crate::StoreResult<$crate::domain::Organisation> {
+                let row = $crate::domain::Organisation {
+                    id: $crate::domain::OrganisationId::new(),
+                    name: new.name.clone(),
+                    created_at: jiff::Timestamp::from_millisecond(__sql_helpers::now_ms())
+                        .map_err(|e| $crate::StoreError::Backend(e.to_string()))?,
+                };
+                sqlx::query("INSERT INTO organisations (id, name, created_at_ms) VALUES ($1, $2, $3)")
+                    .bind(row.id.to_string())
+                    .bind(row.name.as_str())
+                    .bind(row.created_at.as_millisecond())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| __sql_helpers::map_err(e, &format!("organisation '{}' already exists", row.name), "-"))?;
+                Ok(row)
+            }
+
+            async fn get_organisation(
+                &self,
+                id: $crate::domain::OrganisationId,
+            ) -> $crate::StoreResult<$crate::domain::Organisation> {
+                let sql = format!("SELECT {} FROM organisations WHERE id = $1", __sql_rows::ORGANISATION);
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(id.to_string())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(__sql_helpers::plain)?
+                    .ok_or_else(|| $crate::StoreError::not_found("organisation", id))?;
+                __sql_rows::organisation(&row)
+            }
+
+            async fn find_organisation_by_name(
+                &self,
+                name: &$crate::domain::Name,
+            ) -> $crate::StoreResult<Option<$crate::domain::Organisation>> {
+                let sql = format!("SELECT {} FROM organisations WHERE name = $1", __sql_rows::ORGANISATION);
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(name.as_str())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(__sql_helpers::plain)?;
+                row.as_ref().map(__sql_rows::organisation).transpose()
+            }
+
+            async fn list_organisations(
+                &self,
+                page: &$crate::Page,
+            ) -> $crate::StoreResult<Vec<$crate::domain::Organisation>> {
+                let sql = format!(
+                    "SELECT {} FROM organisations WHERE id > $1 ORDER BY id LIMIT $2",
+                    __sql_rows::ORGANISATION
+                );
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(page.after_key())
+                    .bind(i64::from(page.limit()))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(__sql_helpers::plain)?;
+                rows.iter().map(__sql_rows::organisation).collect()
+            }
+
+            async fn create_site(&self, new: &$crate::domain::NewSite) -> $crate::StoreResult<$crate::domain::Site> {
+                let row = $crate::domain::Site {
+                    id: $crate::domain::SiteId::new(),
+                    organisation_id: new.organisation_id,
+                    code: new.code.clone(),
+                    name: new.name.clone(),
+                    city: new.city.clone(),
+                    timezone: new.timezone.clone(),
+                    created_at: jiff::Timestamp::from_millisecond(__sql_helpers::now_ms())
+                        .map_err(|e| $crate::StoreError::Backend(e.to_string()))?,
+                };
+                sqlx::query(
+                    "INSERT INTO sites (id, organisation_id, code, name, city, timezone, created_at_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(row.id.to_string())
+                .bind(row.organisation_id.to_string())
+                .bind(row.code.as_str())
+                .bind(row.name.as_str())
+                .bind(row.city.as_str())
+                .bind(row.timezone.as_str())
+                .bind(row.created_at.as_millisecond())
+                .execute(&self.pool)
+                .await
+                .map_err(|e| {
+                    __sql_helpers::map_err(
+                        e,
+                        &format!("site code '{}' already exists in this organisation", row.code),
+                        &format!("organisation {} does not exist", row.organisation_id),
+                    )
+                })?;
+                Ok(row)
+            }
+
+            async fn get_site(&self, id: $crate::domain::SiteId) -> $crate::StoreResult<$crate::domain::Site> {
+                let sql = format!("SELECT {} FROM sites WHERE id = $1", __sql_rows::SITE);
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(id.to_string())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(__sql_helpers::plain)?
+                    .ok_or_else(|| $crate::StoreError::not_found("site", id))?;
+                __sql_rows::site(&row)
+            }
+
+            async fn list_sites(
+                &self,
+                org: $crate::domain::OrganisationId,
+                page: &$crate::Page,
+            ) -> $crate::StoreResult<Vec<$crate::domain::Site>> {
+                let sql = format!(
+                    "SELECT {} FROM sites WHERE organisation_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+                    __sql_rows::SITE
+                );
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(org.to_string())
+                    .bind(page.after_key())
+                    .bind(i64::from(page.limit()))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(__sql_helpers::plain)?;
+                rows.iter().map(__sql_rows::site).collect()
+            }
+
+            async fn create_building(
+                &self,
+                new: &$crate::domain::NewBuilding,
+            ) -> $crate::StoreResult<$crate::domain::Building> {
+                let row = $crate::domain::Building {
+                    id: $crate::domain::BuildingId::new(),
+                    site_id: new.site_id,
+                    code: new.code.clone(),
+                    name: new.name.clone(),
+                    floors: new.floors,
+                    created_at: jiff::Timestamp::from_millisecond(__sql_helpers::now_ms())
+                        .map_err(|e| $crate::StoreError::Backend(e.to_string()))?,
+                };
+                sqlx::query(
+                    "INSERT INTO buildings (id, site_id, code, name, floors, created_at_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(row.id.to_string())
+                .bind(row.site_id.to_string())
+                .bind(row.code.as_str())
+                .bind(row.name.as_str())
+                .bind(i64::from(row.floors))
+                .bind(row.created_at.as_millisecond())
+                .execute(&self.pool)
+                .await
+                .map_err(|e| {
+                    __sql_helpers::map_err(
+                        e,
+                        &format!("building code '{}' already exists on this site", row.code),
+                        &format!("site {} does not exist", row.site_id),
+                    )
+                })?;
+                Ok(row)
+            }
+
+            async fn get_building(
+                &self,
+                id: $crate::domain::BuildingId,
+            ) -> $crate::StoreResult<$crate::domain::Building> {
+                let sql = format!("SELECT {} FROM buildings WHERE id = $1", __sql_rows::BUILDING);
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(id.to_string())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(__sql_helpers::plain)?
+                    .ok_or_else(|| $crate::StoreError::not_found("building", id))?;
+                __sql_rows::building(&row)
+            }
+
+            async fn list_buildings(
+                &self,
+                site: $crate::domain::SiteId,
+                page: &$crate::Page,
+            ) -> $crate::StoreResult<Vec<$crate::domain::Building>> {
+                let sql = format!(
+                    "SELECT {} FROM buildings WHERE site_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+                    __sql_rows::BUILDING
+                );
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(site.to_string())
+                    .bind(page.after_key())
+                    .bind(i64::from(page.limit()))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(__sql_helpers::plain)?;
+                rows.iter().map(__sql_rows::building).collect()
+            }
+
+            async fn create_unit(&self, new: &$crate::domain::NewUnit) -> $crate::StoreResult<$crate::domain::Unit> {
+                let row = $crate::domain::Unit {
+                    id: $crate::domain::UnitId::new(),
+                    building_id: new.building_id,
+                    code: new.code.clone(),
+                    floor: new.floor,
+                    kind: new.kind,
+                    area: new.area,
+                    created_at: jiff::Timestamp::from_millisecond(__sql_helpers::now_ms())
+                        .map_err(|e| $crate::StoreError::Backend(e.to_string()))?,
+                };
+                sqlx::query(
+                    "INSERT INTO units (id, building_id, code, floor, kind, area_centi_sqm, created_at_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(row.id.to_string())
+                .bind(row.building_id.to_string())
+                .bind(row.code.as_str())
+                .bind(i64::from(row.floor))
+                .bind(row.kind.as_str())
+                .bind(row.area.get())
+                .bind(row.created_at.as_millisecond())
+                .execute(&self.pool)
+                .await
+                .map_err(|e| {
+                    __sql_helpers::map_err(
+                        e,
+                        &format!("unit code '{}' already exists in this building", row.code),
+                        &format!("building {} does not exist", row.building_id),
+                    )
+                })?;
+                Ok(row)
+            }
+
+            async fn get_unit(&self, id: $crate::domain::UnitId) -> $crate::StoreResult<$crate::domain::Unit> {
+                let sql = format!("SELECT {} FROM units WHERE id = $1", __sql_rows::UNIT);
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(id.to_string())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(__sql_helpers::plain)?
+                    .ok_or_else(|| $crate::StoreError::not_found("unit", id))?;
+                __sql_rows::unit(&row)
+            }
+
+            async fn list_units(
+                &self,
+                building: $crate::domain::BuildingId,
+                page: &$crate::Page,
+            ) -> $crate::StoreResult<Vec<$crate::domain::Unit>> {
+                let sql = format!(
+                    "SELECT {} FROM units WHERE building_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+                    __sql_rows::UNIT
+                );
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(building.to_string())
+                    .bind(page.after_key())
+                    .bind(i64::from(page.limit()))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(__sql_helpers::plain)?;
+                rows.iter().map(__sql_rows::unit).collect()
+            }
+
+            async fn unit_organisation(
+                &self,
+                id: $crate::domain::UnitId,
+            ) -> $crate::StoreResult<$crate::domain::OrganisationId> {
+                let row = sqlx::query(
+                    "SELECT s.organisation_id AS organisation_id FROM units u \
+                     JOIN buildings b ON b.id = u.building_id \
+                     JOIN sites s ON s.id = b.site_id WHERE u.id = $1",
+                )
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(__sql_helpers::plain)?
+                .ok_or_else(|| $crate::StoreError::not_found("unit", id))?;
+                __sql_helpers::parsed(&row, "sites", "organisation_id")
+            }
+
+            async fn create_customer(
+                &self,
+                new: &$crate::domain::NewCustomer,
+            ) -> $crate::StoreResult<$crate::domain::Customer> {
+                let row = $crate::domain::Customer {
+                    id: $crate::domain::CustomerId::new(),
+                    organisation_id: new.organisation_id,
+                    kind: new.kind,
+                    name: new.name.clone(),
+                    phone: new.phone.clone(),
+                    id_number: new.id_number.clone(),
+                    address: new.address.clone(),
+                    created_at: jiff::Timestamp::from_millisecond(__sql_helpers::now_ms())
+                        .map_err(|e| $crate::StoreError::Backend(e.to_string()))?,
+                };
+                // Personal data columns (see PERSONAL_DATA_COLUMNS): stored as
+                // given until the access issue encrypts them.
+                sqlx::query(
+                    "INSERT INTO customers (id, organisation_id, kind, name, phone, id_number, address, created_at_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(row.id.to_string())
+                .bind(row.organisation_id.to_string())
+                .bind(row.kind.as_str())
+                .bind(row.name.expose().as_str())
+                .bind(row.phone.as_ref().map(|p| p.expose().clone()))
+                .bind(row.id_number.as_ref().map(|p| p.expose().clone()))
+                .bind(row.address.as_ref().map(|p| p.expose().clone()))
+                .bind(row.created_at.as_millisecond())
+                .execute(&self.pool)
+                .await
+                .map_err(|e| {
+                    __sql_helpers::map_err(
+                        e,
+                        "customer already exists",
+                        &format!("organisation {} does not exist", row.organisation_id),
+                    )
+                })?;
+                Ok(row)
+            }
+
+            async fn get_customer(
+                &self,
+                id: $crate::domain::CustomerId,
+            ) -> $crate::StoreResult<$crate::domain::Customer> {
+                let sql = format!("SELECT {} FROM customers WHERE id = $1", __sql_rows::CUSTOMER);
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(id.to_string())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(__sql_helpers::plain)?
+                    .ok_or_else(|| $crate::StoreError::not_found("customer", id))?;
+                __sql_rows::customer(&row)
+            }
+
+            async fn list_customers(
+                &self,
+                org: $crate::domain::OrganisationId,
+                page: &$crate::Page,
+            ) -> $crate::StoreResult<Vec<$crate::domain::Customer>> {
+                let sql = format!(
+                    "SELECT {} FROM customers WHERE organisation_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+                    __sql_rows::CUSTOMER
+                );
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(org.to_string())
+                    .bind(page.after_key())
+                    .bind(i64::from(page.limit()))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(__sql_helpers::plain)?;
+                rows.iter().map(__sql_rows::customer).collect()
+            }
+
+            async fn create_account(
+                &self,
+                new: &$crate::domain::NewAccount,
+            ) -> $crate::StoreResult<$crate::domain::Account> {
+                let mut tx = self.pool.begin().await.map_err(__sql_helpers::plain)?;
+                let owner = sqlx::query("SELECT organisation_id FROM customers WHERE id = $1")
+                    .bind(new.customer_id.to_string())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(__sql_helpers::plain)?;
+                let owner: $crate::domain::OrganisationId = match owner {
+                    Some(r) => __sql_helpers::parsed(&r, "customers", "organisation_id")?,
+                    None => {
+                        return Err($crate::StoreError::Reference(format!(
+                            "customer {} does not exist",
+                            new.customer_id
+                        )))
+                    }
+                };
+                if owner != new.organisation_id {
+                    return Err($crate::StoreError::Reference(format!(
+                        "customer {} belongs to another organisation",
+                        new.customer_id
+                    )));
+                }
+                let row = $crate::domain::Account {
+                    id: $crate::domain::AccountId::new(),
+                    organisation_id: new.organisation_id,
+                    number: new.number.clone(),
+                    customer_id: new.customer_id,
+                    class: new.class,
+                    status: $crate::domain::AccountStatus::Active,
+                    balance: $crate::domain::Fen::ZERO,
+                    created_at: jiff::Timestamp::from_millisecond(__sql_helpers::now_ms())
+                        .map_err(|e| $crate::StoreError::Backend(e.to_string()))?,
+                };
+                sqlx::query(
+                    "INSERT INTO accounts (id, organisation_id, number, customer_id, class, status, balance_fen, created_at_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(row.id.to_string())
+                .bind(row.organisation_id.to_string())
+                .bind(row.number.as_str())
+                .bind(row.customer_id.to_string())
+                .bind(row.class.as_str())
+                .bind(row.status.as_str())
+                .bind(row.balance.0)
+                .bind(row.created_at.as_millisecond())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| {
+                    __sql_helpers::map_err(
+                        e,
+                        &format!("account number '{}' already exists", row.number),
+                        &format!("organisation {} does not exist", row.organisation_id),
+                    )
+                })?;
+                tx.commit().await.map_err(__sql_helpers::plain)?;
+                Ok(row)
+            }
+
+            async fn get_account(
+                &self,
+                id: $crate::domain::AccountId,
+            ) -> $crate::StoreResult<$crate::domain::Account> {
+                let sql = format!("SELECT {} FROM accounts WHERE id = $1", __sql_rows::ACCOUNT);
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(id.to_string())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(__sql_helpers::plain)?
+                    .ok_or_else(|| $crate::StoreError::not_found("account", id))?;
+                __sql_rows::account(&row)
+            }
+
+            async fn find_account_by_number(
+                &self,
+                org: $crate::domain::OrganisationId,
+                number: &$crate::domain::AccountNumber,
+            ) -> $crate::StoreResult<Option<$crate::domain::Account>> {
+                let sql = format!(
+                    "SELECT {} FROM accounts WHERE organisation_id = $1 AND number = $2",
+                    __sql_rows::ACCOUNT
+                );
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(org.to_string())
+                    .bind(number.as_str())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(__sql_helpers::plain)?;
+                row.as_ref().map(__sql_rows::account).transpose()
+            }
+
+            async fn list_accounts(
+                &self,
+                org: $crate::domain::OrganisationId,
+                page: &$crate::Page,
+            ) -> $crate::StoreResult<Vec<$crate::domain::Account>> {
+                let sql = format!(
+                    "SELECT {} FROM accounts WHERE organisation_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+                    __sql_rows::ACCOUNT
+                );
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(org.to_string())
+                    .bind(page.after_key())
+                    .bind(i64::from(page.limit()))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(__sql_helpers::plain)?;
+                rows.iter().map(__sql_rows::account).collect()
+            }
+
+            async fn create_meter(&self, new: &$crate::domain::NewMeter) -> $crate::StoreResult<$crate::domain::Meter> {
+                new.validate()
+                    .map_err(|e| $crate::StoreError::Reference(e.to_string()))?;
+                let row = $crate::domain::Meter {
+                    id: $crate::domain::MeterId::new(),
+                    organisation_id: new.organisation_id,
+                    serial: new.serial.clone(),
+                    utility: new.utility,
+                    model: new.model.clone(),
+                    protocol: new.protocol,
+                    comm_address: new.comm_address.clone(),
+                    multiplier: new.multiplier,
+                    status: $crate::domain::MeterStatus::InStock,
+                    unit_id: None,
+                    account_id: None,
+                    created_at: jiff::Timestamp::from_millisecond(__sql_helpers::now_ms())
+                        .map_err(|e| $crate::StoreError::Backend(e.to_string()))?,
+                };
+                sqlx::query(
+                    "INSERT INTO meters (id, organisation_id, serial, utility, model, protocol, comm_address, \
+                     multiplier, status, unit_id, account_id, created_at_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, NULL, $10)",
+                )
+                .bind(row.id.to_string())
+                .bind(row.organisation_id.to_string())
+                .bind(row.serial.as_str())
+                .bind(row.utility.as_str())
+                .bind(row.model.as_str())
+                .bind(row.protocol.as_str())
+                .bind(row.comm_address.as_str())
+                .bind(i64::from(row.multiplier.get()))
+                .bind(row.status.as_str())
+                .bind(row.created_at.as_millisecond())
+                .execute(&self.pool)
+                .await
+                .map_err(|e| {
+                    __sql_helpers::map_err(
+                        e,
+                        &format!("meter serial '{}' already exists in this organisation", row.serial),
+                        &format!("organisation {} does not exist", row.organisation_id),
+                    )
+                })?;
+                Ok(row)
+            }
+
+            async fn get_meter(&self, id: $crate::domain::MeterId) -> $crate::StoreResult<$crate::domain::Meter> {
+                let sql = format!("SELECT {} FROM meters WHERE id = $1", __sql_rows::METER);
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(id.to_string())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(__sql_helpers::plain)?
+                    .ok_or_else(|| $crate::StoreError::not_found("meter", id))?;
+                __sql_rows::meter(&row)
+            }
+
+            async fn find_meter_by_serial(
+                &self,
+                org: $crate::domain::OrganisationId,
+                serial: &$crate::domain::MeterSerial,
+            ) -> $crate::StoreResult<Option<$crate::domain::Meter>> {
+                let sql = format!(
+                    "SELECT {} FROM meters WHERE organisation_id = $1 AND serial = $2",
+                    __sql_rows::METER
+                );
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(org.to_string())
+                    .bind(serial.as_str())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(__sql_helpers::plain)?;
+                row.as_ref().map(__sql_rows::meter).transpose()
+            }
+
+            async fn list_meters(
+                &self,
+                org: $crate::domain::OrganisationId,
+                filter: &$crate::MeterFilter,
+                page: &$crate::Page,
+            ) -> $crate::StoreResult<Vec<$crate::domain::Meter>> {
+                // One static statement for every filter combination: a NULL
+                // parameter switches its condition off.
+                let sql = format!(
+                    "SELECT {} FROM meters WHERE organisation_id = $1 \
+                     AND ($2 IS NULL OR utility = $2) AND ($3 IS NULL OR status = $3) \
+                     AND ($4 IS NULL OR unit_id = $4) AND ($5 IS NULL OR account_id = $5) \
+                     AND id > $6 ORDER BY id LIMIT $7",
+                    __sql_rows::METER
+                );
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(org.to_string())
+                    .bind(filter.utility.map(|u| u.as_str()))
+                    .bind(filter.status.map(|s| s.as_str()))
+                    .bind(filter.unit_id.map(|u| u.to_string()))
+                    .bind(filter.account_id.map(|a| a.to_string()))
+                    .bind(page.after_key())
+                    .bind(i64::from(page.limit()))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(__sql_helpers::plain)?;
+                rows.iter().map(__sql_rows::meter).collect()
+            }
+
+            async fn set_meter_status(
+                &self,
+                id: $crate::domain::MeterId,
+                status: $crate::domain::MeterStatus,
+            ) -> $crate::StoreResult<$crate::domain::Meter> {
+                let done = sqlx::query("UPDATE meters SET status = $2 WHERE id = $1")
+                    .bind(id.to_string())
+                    .bind(status.as_str())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(__sql_helpers::plain)?;
+                if done.rows_affected() == 0 {
+                    return Err($crate::StoreError::not_found("meter", id));
+                }
+                self.get_meter(id).await
+            }
+
+            async fn assign_meter(
+                &self,
+                id: $crate::domain::MeterId,
+                unit: Option<$crate::domain::UnitId>,
+                account: Option<$crate::domain::AccountId>,
+            ) -> $crate::StoreResult<$crate::domain::Meter> {
+                let mut tx = self.pool.begin().await.map_err(__sql_helpers::plain)?;
+                let meter_org = sqlx::query("SELECT organisation_id FROM meters WHERE id = $1")
+                    .bind(id.to_string())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(__sql_helpers::plain)?
+                    .ok_or_else(|| $crate::StoreError::not_found("meter", id))?;
+                let meter_org: $crate::domain::OrganisationId =
+                    __sql_helpers::parsed(&meter_org, "meters", "organisation_id")?;
+                if let Some(unit) = unit {
+                    let r = sqlx::query(
+                        "SELECT s.organisation_id AS organisation_id FROM units u \
+                         JOIN buildings b ON b.id = u.building_id \
+                         JOIN sites s ON s.id = b.site_id WHERE u.id = $1",
+                    )
+                    .bind(unit.to_string())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(__sql_helpers::plain)?
+                    .ok_or_else(|| $crate::StoreError::Reference(format!("unit {unit} does not exist")))?;
+                    let org: $crate::domain::OrganisationId = __sql_helpers::parsed(&r, "sites", "organisation_id")?;
+                    if org != meter_org {
+                        return Err($crate::StoreError::Reference(format!(
+                            "unit {unit} belongs to another organisation"
+                        )));
+                    }
+                }
+                if let Some(account) = account {
+                    let r = sqlx::query("SELECT organisation_id FROM accounts WHERE id = $1")
+                        .bind(account.to_string())
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(__sql_helpers::plain)?
+                        .ok_or_else(|| {
+                            $crate::StoreError::Reference(format!("account {account} does not exist"))
+                        })?;
+                    let org: $crate::domain::OrganisationId =
+                        __sql_helpers::parsed(&r, "accounts", "organisation_id")?;
+                    if org != meter_org {
+                        return Err($crate::StoreError::Reference(format!(
+                            "account {account} belongs to another organisation"
+                        )));
+                    }
+                }
+                sqlx::query("UPDATE meters SET unit_id = $2, account_id = $3 WHERE id = $1")
+                    .bind(id.to_string())
+                    .bind(unit.map(|u| u.to_string()))
+                    .bind(account.map(|a| a.to_string()))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(__sql_helpers::plain)?;
+                tx.commit().await.map_err(__sql_helpers::plain)?;
+                self.get_meter(id).await
+            }
+
+            async fn create_staff_user(
+                &self,
+                new: &$crate::domain::NewStaffUser,
+            ) -> $crate::StoreResult<$crate::domain::StaffUser> {
+                let row = $crate::domain::StaffUser {
+                    id: $crate::domain::StaffUserId::new(),
+                    organisation_id: new.organisation_id,
+                    username: new.username.clone(),
+                    display_name: new.display_name.clone(),
+                    role: new.role,
+                    password_hash: new.password_hash.clone(),
+                    active: true,
+                    created_at: jiff::Timestamp::from_millisecond(__sql_helpers::now_ms())
+                        .map_err(|e| $crate::StoreError::Backend(e.to_string()))?,
+                };
+                sqlx::query(
+                    "INSERT INTO staff_users (id, organisation_id, username, display_name, role, password_hash, active, created_at_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(row.id.to_string())
+                .bind(row.organisation_id.to_string())
+                .bind(row.username.as_str())
+                .bind(row.display_name.as_str())
+                .bind(row.role.as_str())
+                .bind(row.password_hash.as_str())
+                .bind(row.active)
+                .bind(row.created_at.as_millisecond())
+                .execute(&self.pool)
+                .await
+                .map_err(|e| {
+                    __sql_helpers::map_err(
+                        e,
+                        &format!("username '{}' is taken", row.username),
+                        &format!("organisation {} does not exist", row.organisation_id),
+                    )
+                })?;
+                Ok(row)
+            }
+
+            async fn find_staff_user(
+                &self,
+                username: &$crate::domain::Username,
+            ) -> $crate::StoreResult<Option<$crate::domain::StaffUser>> {
+                let sql = format!("SELECT {} FROM staff_users WHERE username = $1", __sql_rows::STAFF_USER);
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(username.as_str())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(__sql_helpers::plain)?;
+                row.as_ref().map(__sql_rows::staff_user).transpose()
+            }
+
+            async fn set_staff_password(
+                &self,
+                id: $crate::domain::StaffUserId,
+                password_hash: &str,
+            ) -> $crate::StoreResult<()> {
+                let done = sqlx::query("UPDATE staff_users SET password_hash = $2 WHERE id = $1")
+                    .bind(id.to_string())
+                    .bind(password_hash)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(__sql_helpers::plain)?;
+                if done.rows_affected() == 0 {
+                    return Err($crate::StoreError::not_found("staff user", id));
+                }
+                Ok(())
+            }
+
+            async fn fleet_counts(&self) -> $crate::StoreResult<$crate::FleetCounts> {
+                let row = sqlx::query(
+                    "SELECT (SELECT COUNT(*) FROM organisations) AS organisations, \
+                            (SELECT COUNT(*) FROM sites) AS sites, \
+                            (SELECT COUNT(*) FROM buildings) AS buildings, \
+                            (SELECT COUNT(*) FROM units) AS units, \
+                            (SELECT COUNT(*) FROM customers) AS customers, \
+                            (SELECT COUNT(*) FROM accounts) AS accounts",
+                )
+                .fetch_one(&self.pool)
+                .await
+                .map_err(__sql_helpers::plain)?;
+                let mut counts = $crate::FleetCounts {
+                    organisations: __sql_helpers::col(&row, "-", "organisations")?,
+                    sites: __sql_helpers::col(&row, "-", "sites")?,
+                    buildings: __sql_helpers::col(&row, "-", "buildings")?,
+                    units: __sql_helpers::col(&row, "-", "units")?,
+                    customers: __sql_helpers::col(&row, "-", "customers")?,
+                    accounts: __sql_helpers::col(&row, "-", "accounts")?,
+                    meters: Vec::new(),
+                };
+                let rows = sqlx::query(
+                    "SELECT utility, status, COUNT(*) AS n FROM meters GROUP BY utility, status ORDER BY utility, status",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .map_err(__sql_helpers::plain)?;
+                for r in &rows {
+                    counts.meters.push((
+                        __sql_helpers::parsed(r, "meters", "utility")?,
+                        __sql_helpers::parsed(r, "meters", "status")?,
+                        __sql_helpers::col(r, "meters", "n")?,
+                    ));
+                }
+                Ok(counts)
+            }
+        }
+    };
+}

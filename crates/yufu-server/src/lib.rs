@@ -1,1 +1,82 @@
+#![doc = include_str!("../README.md")]
 
+mod error;
+mod landing;
+mod metrics_layer;
+mod routes;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use tokio::net::TcpListener;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
+use yufu_store::Store;
+
+pub use error::WebError;
+
+/// Where the OpenAPI document is served.
+pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
+/// Where the offline API docs page is served.
+pub const DOCS_PATH: &str = "/api/docs";
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub version: &'static str,
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "Yufu API",
+        description = "Yufu (预付): prepaid electricity, water and gas meters and their whole device life. \
+                       Money is in integer fen (0.01 yuan); instants are UTC (RFC 3339).",
+        license(name = "Apache-2.0", identifier = "Apache-2.0")
+    ),
+    tags(
+        (name = "ops", description = "Health, readiness and metrics for operators and orchestrators"),
+        (name = "meta", description = "About this server")
+    )
+)]
+struct ApiDoc;
+
+/// The API routes with their OpenAPI description, split apart.
+fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(utoipa_axum::routes!(routes::healthz))
+        .routes(utoipa_axum::routes!(routes::readyz))
+        .routes(utoipa_axum::routes!(routes::metrics))
+        .routes(utoipa_axum::routes!(routes::version))
+        .split_for_parts()
+}
+
+/// The OpenAPI document, as served at [`OPENAPI_PATH`].
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().1
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    metrics_layer::install();
+    let (api, doc) = api();
+    api.route("/", axum::routing::get(landing::page))
+        .with_state(state)
+        .merge(SwaggerUi::new(DOCS_PATH).url(OPENAPI_PATH, doc))
+        .fallback(|| async { WebError::NotFound })
+        .layer(axum::middleware::from_fn(metrics_layer::track))
+}
+
+/// Serves until `shutdown` completes, then finishes the requests in flight.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

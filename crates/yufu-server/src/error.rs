@@ -1,0 +1,54 @@
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use yufu_store::StoreError;
+
+/// The one error type of every handler. Client errors say what is wrong;
+/// server errors are logged once here and answered without their details.
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// A stable machine-readable code, e.g. `not_found`.
+    pub code: &'static str,
+    /// A sentence for a person.
+    pub message: String,
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let (status, code, message) = match &self {
+            WebError::NotFound => (StatusCode::NOT_FOUND, "not_found", self.to_string()),
+            WebError::Store(StoreError::NotFound { .. }) => {
+                (StatusCode::NOT_FOUND, "not_found", self.to_string())
+            }
+            WebError::Store(StoreError::Conflict(m)) => (StatusCode::CONFLICT, "conflict", m.clone()),
+            WebError::Store(StoreError::Reference(m)) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "invalid_reference", m.clone())
+            }
+            WebError::Store(StoreError::Unavailable(_)) => {
+                tracing::error!(error = %self, "store unavailable");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the database is unavailable; try again shortly".to_owned(),
+                )
+            }
+            WebError::Store(_) => {
+                tracing::error!(error = %self, "internal error");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error; it has been logged".to_owned(),
+                )
+            }
+        };
+        (status, Json(ErrorBody { code, message })).into_response()
+    }
+}

@@ -1,0 +1,129 @@
+//! The server on a real socket (port 0) over a real SQLite store.
+#![allow(clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+
+use tokio::sync::oneshot;
+use yufu_server::AppState;
+use yufu_store_contract::TestDb;
+use yufu_test_utils::http_get;
+
+struct Running {
+    addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    db: TestDb,
+}
+
+async fn start(db: TestDb) -> Running {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let state = AppState { store: db.shared(), version: "test" };
+    let task = tokio::spawn(yufu_server::serve(listener, state, async {
+        let _ = stopped.await;
+    }));
+    Running { addr, stop, task, db }
+}
+
+impl Running {
+    async fn get(&self, path: &str, headers: &[(&'static str, &'static str)]) -> yufu_test_utils::HttpResponse {
+        let addr = self.addr;
+        let path = path.to_owned();
+        let headers = headers.to_vec();
+        tokio::task::spawn_blocking(move || http_get(addr, &path, &headers).unwrap()).await.unwrap()
+    }
+
+    async fn stop(self) {
+        self.stop.send(()).unwrap();
+        self.task.await.unwrap().unwrap();
+        self.db.finish().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_readiness_metrics_and_docs() {
+    let app = start(TestDb::sqlite().await).await;
+
+    let r = app.get("/healthz", &[]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, r#"{"status":"ok"}"#);
+
+    let r = app.get("/readyz", &[]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, r#"{"status":"ready","store":"sqlite"}"#);
+
+    let r = app.get("/api/v1/version", &[]).await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains(r#""version":"test""#), "{}", r.body);
+
+    let r = app.get("/metrics", &[]).await;
+    assert_eq!(r.status, 200);
+    assert!(r.header("content-type").unwrap().starts_with("text/plain"));
+    for needle in [
+        "yufu_build_info{",
+        "yufu_store_up 1",
+        "yufu_fleet_meters{utility=\"gas\",status=\"in_service\"} 0",
+        "yufu_fleet_entities{kind=\"sites\"} 0",
+        // The requests above were counted by route pattern.
+        "yufu_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"}",
+        "yufu_http_request_duration_seconds_bucket{",
+    ] {
+        assert!(r.body.contains(needle), "missing {needle} in:\n{}", r.body);
+    }
+    for line in r.body.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        assert!(line.starts_with("yufu_"), "unprefixed metric: {line}");
+    }
+
+    let r = app.get("/api/v1/openapi.json", &[]).await;
+    assert_eq!(r.status, 200);
+    let doc: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
+    for path in ["/healthz", "/readyz", "/metrics", "/api/v1/version"] {
+        assert!(doc["paths"][path]["get"].is_object(), "{path} missing from the OpenAPI document");
+    }
+
+    // The docs page and its assets come from this server, not from a CDN.
+    let r = app.get("/api/docs/", &[]).await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("swagger"), "{}", r.body);
+    assert!(!r.body.contains("https://"), "the docs page must not load anything remote");
+    for asset in ["/api/docs/swagger-ui.css", "/api/docs/swagger-ui-bundle.js", "/api/docs/swagger-initializer.js"] {
+        let a = app.get(asset, &[]).await;
+        assert_eq!(a.status, 200, "{asset}");
+        assert!(!a.body.is_empty());
+    }
+    let init = app.get("/api/docs/swagger-initializer.js", &[]).await;
+    assert!(init.body.contains("/api/v1/openapi.json"), "{}", init.body);
+
+    let r = app.get("/no/such/page", &[]).await;
+    assert_eq!(r.status, 404);
+    assert!(r.body.contains(r#""code":"not_found""#), "{}", r.body);
+
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn landing_page_speaks_chinese_and_english() {
+    let app = start(TestDb::sqlite().await).await;
+    let zh = app.get("/", &[("Accept-Language", "zh-CN,zh;q=0.9")]).await;
+    assert_eq!(zh.status, 200);
+    assert!(zh.body.contains("lang=\"zh-CN\"") && zh.body.contains("电表"), "{}", zh.body);
+    let en = app.get("/?lang=en", &[("Accept-Language", "zh-CN")]).await;
+    assert!(en.body.contains("lang=\"en\"") && en.body.contains("Electricity meters"), "{}", en.body);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_fails_when_the_store_is_gone() {
+    let db = TestDb::sqlite().await;
+    let store = db.shared();
+    let app = start(db).await;
+    store.close().await;
+    let r = app.get("/readyz", &[]).await;
+    assert_eq!(r.status, 503);
+    assert!(r.body.contains("unavailable"), "{}", r.body);
+    let r = app.get("/healthz", &[]).await;
+    assert_eq!(r.status, 200, "liveness does not depend on the store");
+    app.stop().await;
+}

@@ -120,7 +120,10 @@ mod tests {
         let mut texts: Vec<String> = ids.iter().map(ToString::to_string).collect();
         let original = texts.clone();
         texts.sort();
-        assert_eq!(texts, original, "UUIDv7 text order must equal creation order");
+        assert_eq!(
+            texts, original,
+            "UUIDv7 text order must equal creation order"
+        );
     }
 
     #[test]

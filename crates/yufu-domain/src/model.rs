@@ -11,9 +11,9 @@ use std::str::FromStr;
 use jiff::Timestamp;
 
 use crate::{
-    AccountId, AccountNumber, AreaCentiSqm, BuildingId, Code, CommAddress, CustomerId,
-    DomainError, Fen, MeterId, MeterSerial, Multiplier, Name, OrganisationId, Personal, SiteId,
-    StaffUserId, TimeZoneName, UnitId, Username,
+    AccountId, AccountNumber, AreaCentiSqm, BuildingId, Code, CommAddress, CustomerId, DomainError,
+    Fen, MeterId, MeterSerial, Multiplier, Name, OrganisationId, Personal, SiteId, StaffUserId,
+    TimeZoneName, UnitId, Username,
 };
 
 /// An enum stored as its snake_case text in both databases and in JSON.
@@ -260,13 +260,20 @@ impl NewCustomer {
                 len: name.as_str().chars().count(),
             });
         }
-        let phone = phone.map(str::trim).filter(|p| !p.is_empty()).map(check_phone).transpose()?;
+        let phone = phone
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(check_phone)
+            .transpose()?;
         let id_number = id_number
             .map(str::trim)
             .filter(|p| !p.is_empty())
             .map(|s| {
                 if s.len() > 32 || !s.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                    Err(DomainError::invalid("customer.id_number", "1–32 letters and digits"))
+                    Err(DomainError::invalid(
+                        "customer.id_number",
+                        "1–32 letters and digits",
+                    ))
                 } else {
                     Ok(Personal::new(s.to_ascii_uppercase()))
                 }
@@ -275,7 +282,10 @@ impl NewCustomer {
         let address = address
             .map(str::trim)
             .filter(|p| !p.is_empty())
-            .map(|s| Name::parse_field("customer.address", s).map(|n| Personal::new(n.as_str().to_owned())))
+            .map(|s| {
+                Name::parse_field("customer.address", s)
+                    .map(|n| Personal::new(n.as_str().to_owned()))
+            })
             .transpose()?;
         Ok(Self {
             organisation_id,
@@ -459,13 +469,32 @@ mod tests {
     #[test]
     fn customers_validate_contact_details() {
         let org = OrganisationId::new();
-        let c = NewCustomer::new(org, CustomerKind::Person, " 陈小明 ", Some("138 0013 8000"), None, Some(""))
-            .expect("valid");
+        let c = NewCustomer::new(
+            org,
+            CustomerKind::Person,
+            " 陈小明 ",
+            Some("138 0013 8000"),
+            None,
+            Some(""),
+        )
+        .expect("valid");
         assert_eq!(c.name.expose(), "陈小明");
         assert!(c.address.is_none());
-        assert!(NewCustomer::new(org, CustomerKind::Person, "陈", Some("call me"), None, None).is_err());
+        assert!(
+            NewCustomer::new(org, CustomerKind::Person, "陈", Some("call me"), None, None).is_err()
+        );
         assert!(NewCustomer::new(org, CustomerKind::Person, "", None, None, None).is_err());
-        assert!(NewCustomer::new(org, CustomerKind::Company, "X", None, Some("91440101-MA5"), None).is_err());
+        assert!(
+            NewCustomer::new(
+                org,
+                CustomerKind::Company,
+                "X",
+                None,
+                Some("91440101-MA5"),
+                None
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -5,7 +5,9 @@ use std::fmt;
 
 /// An amount of money in fen (0.01 yuan). Negative values are legal: an account
 /// in overdraft (透支) has a negative balance.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 #[serde(transparent)]
 pub struct Fen(pub i64);
 

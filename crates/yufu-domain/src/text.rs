@@ -319,12 +319,19 @@ impl AreaCentiSqm {
         let bad = || DomainError::invalid("area", format!("'{s}' is not an area in m² like 85.50"));
         let s = s.trim();
         let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
-        if whole.is_empty() || frac.len() > 2 || !whole.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        if whole.is_empty()
+            || frac.len() > 2
+            || !whole.bytes().all(|b| b.is_ascii_digit())
+            || !frac.bytes().all(|b| b.is_ascii_digit())
+        {
             return Err(bad());
         }
         let whole: i64 = whole.parse().map_err(|_| bad())?;
         let frac: i64 = format!("{frac:0<2}").parse().map_err(|_| bad())?;
-        let centi = whole.checked_mul(100).and_then(|w| w.checked_add(frac)).ok_or_else(bad)?;
+        let centi = whole
+            .checked_mul(100)
+            .and_then(|w| w.checked_add(frac))
+            .ok_or_else(bad)?;
         Self::new(centi)
     }
 }
@@ -355,8 +362,14 @@ mod tests {
 
     #[test]
     fn names_are_trimmed_and_bounded() {
-        assert_eq!("  天河示范园区 ".parse::<Name>().expect("ok").as_str(), "天河示范园区");
-        assert_eq!("".parse::<Name>(), Err(DomainError::Empty { field: "name" }));
+        assert_eq!(
+            "  天河示范园区 ".parse::<Name>().expect("ok").as_str(),
+            "天河示范园区"
+        );
+        assert_eq!(
+            "".parse::<Name>(),
+            Err(DomainError::Empty { field: "name" })
+        );
         assert!("a\u{0}b".parse::<Name>().is_err());
         assert!("字".repeat(201).parse::<Name>().is_err());
         assert!("字".repeat(200).parse::<Name>().is_ok());
@@ -364,7 +377,10 @@ mod tests {
 
     #[test]
     fn serials_are_upper_case() {
-        assert_eq!("ab-12".parse::<MeterSerial>().expect("ok").as_str(), "AB-12");
+        assert_eq!(
+            "ab-12".parse::<MeterSerial>().expect("ok").as_str(),
+            "AB-12"
+        );
         assert!("a b".parse::<MeterSerial>().is_err());
     }
 

@@ -28,10 +28,14 @@ impl IntoResponse for WebError {
             WebError::Store(StoreError::NotFound { .. }) => {
                 (StatusCode::NOT_FOUND, "not_found", self.to_string())
             }
-            WebError::Store(StoreError::Conflict(m)) => (StatusCode::CONFLICT, "conflict", m.clone()),
-            WebError::Store(StoreError::Reference(m)) => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "invalid_reference", m.clone())
+            WebError::Store(StoreError::Conflict(m)) => {
+                (StatusCode::CONFLICT, "conflict", m.clone())
             }
+            WebError::Store(StoreError::Reference(m)) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_reference",
+                m.clone(),
+            ),
             WebError::Store(StoreError::Unavailable(_)) => {
                 tracing::error!(error = %self, "store unavailable");
                 (

@@ -157,8 +157,14 @@ mod tests {
     fn language_choice() {
         assert_eq!(Lang::choose(Some("zh"), Some("en-US")), Lang::Zh);
         assert_eq!(Lang::choose(Some("en"), Some("zh-CN")), Lang::En);
-        assert_eq!(Lang::choose(None, Some("zh-CN,zh;q=0.9,en;q=0.8")), Lang::Zh);
-        assert_eq!(Lang::choose(None, Some("en-GB,en;q=0.9,zh;q=0.5")), Lang::En);
+        assert_eq!(
+            Lang::choose(None, Some("zh-CN,zh;q=0.9,en;q=0.8")),
+            Lang::Zh
+        );
+        assert_eq!(
+            Lang::choose(None, Some("en-GB,en;q=0.9,zh;q=0.5")),
+            Lang::En
+        );
         assert_eq!(Lang::choose(None, None), Lang::En);
     }
 }

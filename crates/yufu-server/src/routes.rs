@@ -48,7 +48,13 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     match state.store.ping().await {
         Ok(()) => {
             metrics::gauge!("yufu_store_up").set(1);
-            (StatusCode::OK, Json(Ready { status: "ready", store }))
+            (
+                StatusCode::OK,
+                Json(Ready {
+                    status: "ready",
+                    store,
+                }),
+            )
         }
         Err(e) => {
             metrics::gauge!("yufu_store_up").set(0);
@@ -102,7 +108,10 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
         }
     }
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         metrics_layer::render(),
     )
 }

@@ -19,19 +19,33 @@ async fn start(db: TestDb) -> Running {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
-    let state = AppState { store: db.shared(), version: "test" };
+    let state = AppState {
+        store: db.shared(),
+        version: "test",
+    };
     let task = tokio::spawn(yufu_server::serve(listener, state, async {
         let _ = stopped.await;
     }));
-    Running { addr, stop, task, db }
+    Running {
+        addr,
+        stop,
+        task,
+        db,
+    }
 }
 
 impl Running {
-    async fn get(&self, path: &str, headers: &[(&'static str, &'static str)]) -> yufu_test_utils::HttpResponse {
+    async fn get(
+        &self,
+        path: &str,
+        headers: &[(&'static str, &'static str)],
+    ) -> yufu_test_utils::HttpResponse {
         let addr = self.addr;
         let path = path.to_owned();
         let headers = headers.to_vec();
-        tokio::task::spawn_blocking(move || http_get(addr, &path, &headers).unwrap()).await.unwrap()
+        tokio::task::spawn_blocking(move || http_get(addr, &path, &headers).unwrap())
+            .await
+            .unwrap()
     }
 
     async fn stop(self) {
@@ -71,24 +85,42 @@ async fn health_readiness_metrics_and_docs() {
     ] {
         assert!(r.body.contains(needle), "missing {needle} in:\n{}", r.body);
     }
-    for line in r.body.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+    for line in r
+        .body
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
         assert!(line.starts_with("yufu_"), "unprefixed metric: {line}");
     }
 
     let r = app.get("/api/v1/openapi.json", &[]).await;
     assert_eq!(r.status, 200);
     let doc: serde_json::Value = serde_json::from_str(&r.body).unwrap();
-    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
     for path in ["/healthz", "/readyz", "/metrics", "/api/v1/version"] {
-        assert!(doc["paths"][path]["get"].is_object(), "{path} missing from the OpenAPI document");
+        assert!(
+            doc["paths"][path]["get"].is_object(),
+            "{path} missing from the OpenAPI document"
+        );
     }
 
     // The docs page and its assets come from this server, not from a CDN.
     let r = app.get("/api/docs/", &[]).await;
     assert_eq!(r.status, 200);
     assert!(r.body.contains("swagger"), "{}", r.body);
-    assert!(!r.body.contains("https://"), "the docs page must not load anything remote");
-    for asset in ["/api/docs/swagger-ui.css", "/api/docs/swagger-ui-bundle.js", "/api/docs/swagger-initializer.js"] {
+    assert!(
+        !r.body.contains("https://"),
+        "the docs page must not load anything remote"
+    );
+    for asset in [
+        "/api/docs/swagger-ui.css",
+        "/api/docs/swagger-ui-bundle.js",
+        "/api/docs/swagger-initializer.js",
+    ] {
         let a = app.get(asset, &[]).await;
         assert_eq!(a.status, 200, "{asset}");
         assert!(!a.body.is_empty());
@@ -108,9 +140,17 @@ async fn landing_page_speaks_chinese_and_english() {
     let app = start(TestDb::sqlite().await).await;
     let zh = app.get("/", &[("Accept-Language", "zh-CN,zh;q=0.9")]).await;
     assert_eq!(zh.status, 200);
-    assert!(zh.body.contains("lang=\"zh-CN\"") && zh.body.contains("电表"), "{}", zh.body);
+    assert!(
+        zh.body.contains("lang=\"zh-CN\"") && zh.body.contains("电表"),
+        "{}",
+        zh.body
+    );
     let en = app.get("/?lang=en", &[("Accept-Language", "zh-CN")]).await;
-    assert!(en.body.contains("lang=\"en\"") && en.body.contains("Electricity meters"), "{}", en.body);
+    assert!(
+        en.body.contains("lang=\"en\"") && en.body.contains("Electricity meters"),
+        "{}",
+        en.body
+    );
     app.stop().await;
 }
 

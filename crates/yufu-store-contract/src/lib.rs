@@ -30,7 +30,9 @@ impl TestDb {
     /// A fresh SQLite file in its own temporary directory.
     pub async fn sqlite() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("yufu.db")).await.unwrap();
+        let store = SqliteStore::open(&dir.path().join("yufu.db"))
+            .await
+            .unwrap();
         store.migrate().await.unwrap();
         Self {
             store: Arc::new(store),
@@ -114,5 +116,85 @@ pub fn postgres_url() -> Option<String> {
             });
             None
         }
+    }
+}
+
+/// A fresh, empty PostgreSQL database (not only a schema) for tests that run
+/// the real binary, which takes a plain URL. Dropped by [`TestPgDatabase::drop_database`].
+#[derive(Debug)]
+pub struct TestPgDatabase {
+    /// The URL of the new database, for `YUFU_DATABASE_URL`.
+    pub url: String,
+    admin_url: String,
+    name: String,
+}
+
+impl TestPgDatabase {
+    /// `None` (with the loud note) when `YUFU_TEST_DATABASE_URL` is unset outside CI.
+    pub async fn create() -> Option<Self> {
+        let admin_url = postgres_url()?;
+        let name = format!("yufu_e2e_{}", uuid::Uuid::now_v7().simple());
+        let admin = sqlx::PgPool::connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("{TEST_DATABASE_URL} is set but unreachable: {e}"));
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&admin)
+            .await
+            .unwrap();
+        admin.close().await;
+        let url = replace_database(&admin_url, &name);
+        Some(Self {
+            url,
+            admin_url,
+            name,
+        })
+    }
+
+    pub async fn drop_database(self) {
+        let admin = sqlx::PgPool::connect(&self.admin_url).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        )))
+        .execute(&admin)
+        .await
+        .unwrap();
+        admin.close().await;
+    }
+}
+
+/// `postgres://u@h:5432/test?x=y` with the database path replaced by `name`.
+fn replace_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let host_end = base[scheme_end..]
+        .find('/')
+        .map_or(base.len(), |i| scheme_end + i);
+    let mut out = format!("{}/{name}", &base[..host_end]);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn database_is_replaced_in_urls() {
+        assert_eq!(
+            super::replace_database("postgres://postgres@127.0.0.1:5432/test", "x"),
+            "postgres://postgres@127.0.0.1:5432/x"
+        );
+        assert_eq!(
+            super::replace_database("postgres://h", "x"),
+            "postgres://h/x"
+        );
+        assert_eq!(
+            super::replace_database("postgres://u:p@h/db?sslmode=disable", "x"),
+            "postgres://u:p@h/x?sslmode=disable"
+        );
     }
 }

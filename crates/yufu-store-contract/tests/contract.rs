@@ -147,7 +147,11 @@ fn new_meter(org: OrganisationId, serial: &str, utility: Utility) -> NewMeter {
 async fn migrations_are_idempotent(db: &TestDb) {
     let store = db.store();
     store.ping().await.unwrap();
-    assert_eq!(store.migrate().await.unwrap(), 0, "a second migrate applies nothing");
+    assert_eq!(
+        store.migrate().await.unwrap(),
+        0,
+        "a second migrate applies nothing"
+    );
     assert_eq!(store.fleet_counts().await.unwrap(), Default::default());
 }
 
@@ -155,8 +159,17 @@ async fn site_tree_round_trips(db: &TestDb) {
     let store = db.store();
     let o = org(store, "广州演示物业").await;
     assert_eq!(store.get_organisation(o.id).await.unwrap(), o);
-    assert_eq!(store.find_organisation_by_name(&o.name).await.unwrap(), Some(o.clone()));
-    assert_eq!(store.find_organisation_by_name(&name("nobody")).await.unwrap(), None);
+    assert_eq!(
+        store.find_organisation_by_name(&o.name).await.unwrap(),
+        Some(o.clone())
+    );
+    assert_eq!(
+        store
+            .find_organisation_by_name(&name("nobody"))
+            .await
+            .unwrap(),
+        None
+    );
 
     let s = site(store, o.id, "GZ-TH01").await;
     assert_eq!(store.get_site(s.id).await.unwrap(), s);
@@ -168,11 +181,26 @@ async fn site_tree_round_trips(db: &TestDb) {
     assert_eq!(back.area.get(), 8937, "area kept to the 0.01 m²");
     assert_eq!(store.unit_organisation(u.id).await.unwrap(), o.id);
 
-    assert_eq!(store.list_sites(o.id, &Page::default()).await.unwrap(), vec![s.clone()]);
-    assert_eq!(store.list_buildings(s.id, &Page::default()).await.unwrap(), vec![b.clone()]);
-    assert_eq!(store.list_units(b.id, &Page::default()).await.unwrap(), vec![u]);
+    assert_eq!(
+        store.list_sites(o.id, &Page::default()).await.unwrap(),
+        vec![s.clone()]
+    );
+    assert_eq!(
+        store.list_buildings(s.id, &Page::default()).await.unwrap(),
+        vec![b.clone()]
+    );
+    assert_eq!(
+        store.list_units(b.id, &Page::default()).await.unwrap(),
+        vec![u]
+    );
     let other = org(store, "另一家").await;
-    assert!(store.list_sites(other.id, &Page::default()).await.unwrap().is_empty());
+    assert!(
+        store
+            .list_sites(other.id, &Page::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn codes_are_unique_within_their_parent(db: &TestDb) {
@@ -189,17 +217,28 @@ async fn codes_are_unique_within_their_parent(db: &TestDb) {
         })
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::Conflict(ref m) if m.contains("S1")), "{err}");
+    assert!(
+        matches!(err, StoreError::Conflict(ref m) if m.contains("S1")),
+        "{err}"
+    );
     // The same building code on two sites is fine; twice on one site is not.
     let s2 = site(store, o.id, "S2").await;
     building(store, s1.id, "A").await;
     building(store, s2.id, "A").await;
     let err = store
-        .create_building(&NewBuilding { site_id: s1.id, code: code("A"), name: name("A"), floors: 1 })
+        .create_building(&NewBuilding {
+            site_id: s1.id,
+            code: code("A"),
+            name: name("A"),
+            floors: 1,
+        })
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err}");
-    let err = store.create_organisation(&NewOrganisation { name: name("O") }).await.unwrap_err();
+    let err = store
+        .create_organisation(&NewOrganisation { name: name("O") })
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err}");
 }
 
@@ -217,7 +256,12 @@ async fn references_must_exist(db: &TestDb) {
         .unwrap_err();
     assert!(matches!(err, StoreError::Reference(_)), "{err}");
     let err = store
-        .create_building(&NewBuilding { site_id: SiteId::new(), code: code("A"), name: name("A"), floors: 1 })
+        .create_building(&NewBuilding {
+            site_id: SiteId::new(),
+            code: code("A"),
+            name: name("A"),
+            floors: 1,
+        })
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Reference(_)), "{err}");
@@ -232,7 +276,11 @@ async fn references_must_exist(db: &TestDb) {
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Reference(_)), "{err}");
-    assert_eq!(store.fleet_counts().await.unwrap(), Default::default(), "nothing half-written");
+    assert_eq!(
+        store.fleet_counts().await.unwrap(),
+        Default::default(),
+        "nothing half-written"
+    );
 }
 
 async fn customers_keep_personal_data_exactly(db: &TestDb) {
@@ -243,14 +291,28 @@ async fn customers_keep_personal_data_exactly(db: &TestDb) {
     assert_eq!(back, c);
     assert_eq!(back.name.expose(), "陈小明");
     assert_eq!(back.phone.as_ref().unwrap().expose(), "13800138000");
-    assert_eq!(back.id_number.as_ref().unwrap().expose(), "44010619900101123X");
-    let company = NewCustomer::new(o.id, CustomerKind::Company, "广州某某科技有限公司", None, None, None).unwrap();
+    assert_eq!(
+        back.id_number.as_ref().unwrap().expose(),
+        "44010619900101123X"
+    );
+    let company = NewCustomer::new(
+        o.id,
+        CustomerKind::Company,
+        "广州某某科技有限公司",
+        None,
+        None,
+        None,
+    )
+    .unwrap();
     let company = store.create_customer(&company).await.unwrap();
     let back = store.get_customer(company.id).await.unwrap();
     assert_eq!(back.phone, None);
     assert_eq!(back.kind, CustomerKind::Company);
     let all = store.list_customers(o.id, &Page::default()).await.unwrap();
-    assert_eq!(all.iter().map(|c| c.id).collect::<Vec<_>>(), vec![c.id, company.id]);
+    assert_eq!(
+        all.iter().map(|c| c.id).collect::<Vec<_>>(),
+        vec![c.id, company.id]
+    );
 }
 
 async fn accounts_belong_to_their_customers_organisation(db: &TestDb) {
@@ -261,7 +323,10 @@ async fn accounts_belong_to_their_customers_organisation(db: &TestDb) {
     assert_eq!(a.balance, Fen::ZERO, "a new account starts at zero");
     assert_eq!(a.status, AccountStatus::Active);
     assert_eq!(store.get_account(a.id).await.unwrap(), a);
-    let found = store.find_account_by_number(o.id, &"gz0001".parse().unwrap()).await.unwrap();
+    let found = store
+        .find_account_by_number(o.id, &"gz0001".parse().unwrap())
+        .await
+        .unwrap();
     assert_eq!(found, Some(a.clone()), "numbers are matched upper-cased");
 
     let dup = store
@@ -273,7 +338,10 @@ async fn accounts_belong_to_their_customers_organisation(db: &TestDb) {
         })
         .await
         .unwrap_err();
-    assert!(matches!(dup, StoreError::Conflict(ref m) if m.contains("GZ0001")), "{dup}");
+    assert!(
+        matches!(dup, StoreError::Conflict(ref m) if m.contains("GZ0001")),
+        "{dup}"
+    );
 
     let other = org(store, "P").await;
     let foreign = store
@@ -285,7 +353,10 @@ async fn accounts_belong_to_their_customers_organisation(db: &TestDb) {
         })
         .await
         .unwrap_err();
-    assert!(matches!(foreign, StoreError::Reference(ref m) if m.contains("another organisation")), "{foreign}");
+    assert!(
+        matches!(foreign, StoreError::Reference(ref m) if m.contains("another organisation")),
+        "{foreign}"
+    );
     let missing = store
         .create_account(&NewAccount {
             organisation_id: o.id,
@@ -296,45 +367,106 @@ async fn accounts_belong_to_their_customers_organisation(db: &TestDb) {
         .await
         .unwrap_err();
     assert!(matches!(missing, StoreError::Reference(_)), "{missing}");
-    assert_eq!(store.list_accounts(o.id, &Page::default()).await.unwrap(), vec![a]);
+    assert_eq!(
+        store.list_accounts(o.id, &Page::default()).await.unwrap(),
+        vec![a]
+    );
 }
 
 async fn meters_round_trip_and_filter(db: &TestDb) {
     let store = db.store();
     let o = org(store, "O").await;
-    let e = store.create_meter(&new_meter(o.id, "e-001", Utility::Electricity)).await.unwrap();
-    let w = store.create_meter(&new_meter(o.id, "W-001", Utility::Water)).await.unwrap();
-    let g = store.create_meter(&new_meter(o.id, "G-001", Utility::Gas)).await.unwrap();
+    let e = store
+        .create_meter(&new_meter(o.id, "e-001", Utility::Electricity))
+        .await
+        .unwrap();
+    let w = store
+        .create_meter(&new_meter(o.id, "W-001", Utility::Water))
+        .await
+        .unwrap();
+    let g = store
+        .create_meter(&new_meter(o.id, "G-001", Utility::Gas))
+        .await
+        .unwrap();
     assert_eq!(e.serial.as_str(), "E-001");
     assert_eq!(e.status, MeterStatus::InStock);
     assert_eq!(e.multiplier.get(), 40);
     assert_eq!(store.get_meter(e.id).await.unwrap(), e);
-    assert_eq!(store.find_meter_by_serial(o.id, &"E-001".parse().unwrap()).await.unwrap(), Some(e.clone()));
+    assert_eq!(
+        store
+            .find_meter_by_serial(o.id, &"E-001".parse().unwrap())
+            .await
+            .unwrap(),
+        Some(e.clone())
+    );
 
-    let water = MeterFilter { utility: Some(Utility::Water), ..Default::default() };
-    assert_eq!(store.list_meters(o.id, &water, &Page::default()).await.unwrap(), vec![w.clone()]);
-    let g = store.set_meter_status(g.id, MeterStatus::Faulty).await.unwrap();
+    let water = MeterFilter {
+        utility: Some(Utility::Water),
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .list_meters(o.id, &water, &Page::default())
+            .await
+            .unwrap(),
+        vec![w.clone()]
+    );
+    let g = store
+        .set_meter_status(g.id, MeterStatus::Faulty)
+        .await
+        .unwrap();
     assert_eq!(g.status, MeterStatus::Faulty);
-    let faulty = MeterFilter { status: Some(MeterStatus::Faulty), ..Default::default() };
-    assert_eq!(store.list_meters(o.id, &faulty, &Page::default()).await.unwrap(), vec![g.clone()]);
-    let all = store.list_meters(o.id, &MeterFilter::default(), &Page::default()).await.unwrap();
+    let faulty = MeterFilter {
+        status: Some(MeterStatus::Faulty),
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .list_meters(o.id, &faulty, &Page::default())
+            .await
+            .unwrap(),
+        vec![g.clone()]
+    );
+    let all = store
+        .list_meters(o.id, &MeterFilter::default(), &Page::default())
+        .await
+        .unwrap();
     assert_eq!(all.len(), 3);
 
     // A protocol that cannot serve the utility is refused before any write.
     let mut bad = new_meter(o.id, "W-002", Utility::Water);
     bad.protocol = MeterProtocol::Dlt645_2007;
     assert!(store.create_meter(&bad).await.is_err());
-    assert_eq!(store.list_meters(o.id, &MeterFilter::default(), &Page::default()).await.unwrap().len(), 3);
+    assert_eq!(
+        store
+            .list_meters(o.id, &MeterFilter::default(), &Page::default())
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
 }
 
 async fn meter_serials_are_unique_per_organisation(db: &TestDb) {
     let store = db.store();
     let o = org(store, "O").await;
     let p = org(store, "P").await;
-    store.create_meter(&new_meter(o.id, "E1", Utility::Electricity)).await.unwrap();
-    store.create_meter(&new_meter(p.id, "E1", Utility::Electricity)).await.unwrap();
-    let err = store.create_meter(&new_meter(o.id, "e1", Utility::Electricity)).await.unwrap_err();
-    assert!(matches!(err, StoreError::Conflict(ref m) if m.contains("E1")), "{err}");
+    store
+        .create_meter(&new_meter(o.id, "E1", Utility::Electricity))
+        .await
+        .unwrap();
+    store
+        .create_meter(&new_meter(p.id, "E1", Utility::Electricity))
+        .await
+        .unwrap();
+    let err = store
+        .create_meter(&new_meter(o.id, "e1", Utility::Electricity))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict(ref m) if m.contains("E1")),
+        "{err}"
+    );
 }
 
 async fn meters_link_only_within_their_organisation(db: &TestDb) {
@@ -345,24 +477,65 @@ async fn meters_link_only_within_their_organisation(db: &TestDb) {
     let u = unit(store, b.id, "101").await;
     let c = customer(store, o.id).await;
     let a = account(store, o.id, c.id, "A0001").await;
-    let m = store.create_meter(&new_meter(o.id, "E1", Utility::Electricity)).await.unwrap();
+    let m = store
+        .create_meter(&new_meter(o.id, "E1", Utility::Electricity))
+        .await
+        .unwrap();
 
-    let linked = store.assign_meter(m.id, Some(u.id), Some(a.id)).await.unwrap();
-    assert_eq!((linked.unit_id, linked.account_id), (Some(u.id), Some(a.id)));
-    let by_unit = MeterFilter { unit_id: Some(u.id), ..Default::default() };
-    assert_eq!(store.list_meters(o.id, &by_unit, &Page::default()).await.unwrap(), vec![linked.clone()]);
-    let by_account = MeterFilter { account_id: Some(a.id), ..Default::default() };
-    assert_eq!(store.list_meters(o.id, &by_account, &Page::default()).await.unwrap().len(), 1);
+    let linked = store
+        .assign_meter(m.id, Some(u.id), Some(a.id))
+        .await
+        .unwrap();
+    assert_eq!(
+        (linked.unit_id, linked.account_id),
+        (Some(u.id), Some(a.id))
+    );
+    let by_unit = MeterFilter {
+        unit_id: Some(u.id),
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .list_meters(o.id, &by_unit, &Page::default())
+            .await
+            .unwrap(),
+        vec![linked.clone()]
+    );
+    let by_account = MeterFilter {
+        account_id: Some(a.id),
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .list_meters(o.id, &by_account, &Page::default())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 
     let p = org(store, "P").await;
     let ps = site(store, p.id, "S").await;
     let pb = building(store, ps.id, "A").await;
     let pu = unit(store, pb.id, "101").await;
-    let err = store.assign_meter(m.id, Some(pu.id), Some(a.id)).await.unwrap_err();
-    assert!(matches!(err, StoreError::Reference(ref msg) if msg.contains("another organisation")), "{err}");
-    let err = store.assign_meter(m.id, Some(UnitId::new()), None).await.unwrap_err();
+    let err = store
+        .assign_meter(m.id, Some(pu.id), Some(a.id))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Reference(ref msg) if msg.contains("another organisation")),
+        "{err}"
+    );
+    let err = store
+        .assign_meter(m.id, Some(UnitId::new()), None)
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Reference(_)), "{err}");
-    assert_eq!(store.get_meter(m.id).await.unwrap(), linked, "a refused link changes nothing");
+    assert_eq!(
+        store.get_meter(m.id).await.unwrap(),
+        linked,
+        "a refused link changes nothing"
+    );
 
     let unlinked = store.assign_meter(m.id, None, None).await.unwrap();
     assert_eq!((unlinked.unit_id, unlinked.account_id), (None, None));
@@ -400,18 +573,34 @@ async fn staff_users_are_unique_and_keep_their_hash(db: &TestDb) {
     };
     let u = store.create_staff_user(&new).await.unwrap();
     assert!(u.active);
-    let found = store.find_staff_user(&"admin".parse().unwrap()).await.unwrap().unwrap();
+    let found = store
+        .find_staff_user(&"admin".parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(found, u);
     let err = store.create_staff_user(&new).await.unwrap_err();
-    assert!(matches!(err, StoreError::Conflict(ref m) if m.contains("admin")), "{err}");
-    store.set_staff_password(u.id, "$argon2id$new").await.unwrap();
+    assert!(
+        matches!(err, StoreError::Conflict(ref m) if m.contains("admin")),
+        "{err}"
+    );
+    store
+        .set_staff_password(u.id, "$argon2id$new")
+        .await
+        .unwrap();
     let found = store.find_staff_user(&u.username).await.unwrap().unwrap();
     assert_eq!(found.password_hash, "$argon2id$new");
     assert!(matches!(
         store.set_staff_password(StaffUserId::new(), "x").await,
         Err(StoreError::NotFound { .. })
     ));
-    assert_eq!(store.find_staff_user(&"nobody".parse().unwrap()).await.unwrap(), None);
+    assert_eq!(
+        store
+            .find_staff_user(&"nobody".parse().unwrap())
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 async fn missing_rows_are_not_found(db: &TestDb) {
@@ -422,7 +611,10 @@ async fn missing_rows_are_not_found(db: &TestDb) {
             other => panic!("expected {entity} not found, got {other:?}"),
         }
     }
-    nf(store.get_organisation(OrganisationId::new()).await, "organisation");
+    nf(
+        store.get_organisation(OrganisationId::new()).await,
+        "organisation",
+    );
     nf(store.get_site(SiteId::new()).await, "site");
     nf(store.get_building(BuildingId::new()).await, "building");
     nf(store.get_unit(UnitId::new()).await, "unit");
@@ -430,8 +622,16 @@ async fn missing_rows_are_not_found(db: &TestDb) {
     nf(store.get_customer(CustomerId::new()).await, "customer");
     nf(store.get_account(AccountId::new()).await, "account");
     nf(store.get_meter(MeterId::new()).await, "meter");
-    nf(store.set_meter_status(MeterId::new(), MeterStatus::Retired).await, "meter");
-    nf(store.assign_meter(MeterId::new(), None, None).await, "meter");
+    nf(
+        store
+            .set_meter_status(MeterId::new(), MeterStatus::Retired)
+            .await,
+        "meter",
+    );
+    nf(
+        store.assign_meter(MeterId::new(), None, None).await,
+        "meter",
+    );
 }
 
 async fn fleet_counts_count_everything(db: &TestDb) {
@@ -443,19 +643,42 @@ async fn fleet_counts_count_everything(db: &TestDb) {
     unit(store, b.id, "102").await;
     let c = customer(store, o.id).await;
     account(store, o.id, c.id, "A0001").await;
-    store.create_meter(&new_meter(o.id, "E1", Utility::Electricity)).await.unwrap();
-    store.create_meter(&new_meter(o.id, "E2", Utility::Electricity)).await.unwrap();
-    let w = store.create_meter(&new_meter(o.id, "W1", Utility::Water)).await.unwrap();
-    store.set_meter_status(w.id, MeterStatus::InService).await.unwrap();
+    store
+        .create_meter(&new_meter(o.id, "E1", Utility::Electricity))
+        .await
+        .unwrap();
+    store
+        .create_meter(&new_meter(o.id, "E2", Utility::Electricity))
+        .await
+        .unwrap();
+    let w = store
+        .create_meter(&new_meter(o.id, "W1", Utility::Water))
+        .await
+        .unwrap();
+    store
+        .set_meter_status(w.id, MeterStatus::InService)
+        .await
+        .unwrap();
     let counts = store.fleet_counts().await.unwrap();
     assert_eq!(
-        (counts.organisations, counts.sites, counts.buildings, counts.units, counts.customers, counts.accounts),
+        (
+            counts.organisations,
+            counts.sites,
+            counts.buildings,
+            counts.units,
+            counts.customers,
+            counts.accounts
+        ),
         (1, 1, 1, 2, 1, 1)
     );
     assert_eq!(counts.meters_total(), 3);
     assert_eq!(counts.meters_of(Utility::Electricity), 2);
     assert_eq!(counts.meters_of(Utility::Gas), 0);
-    assert!(counts.meters.contains(&(Utility::Water, MeterStatus::InService, 1)));
+    assert!(
+        counts
+            .meters
+            .contains(&(Utility::Water, MeterStatus::InService, 1))
+    );
 }
 
 async fn concurrent_writes_all_land(db: &TestDb) {
@@ -465,13 +688,18 @@ async fn concurrent_writes_all_land(db: &TestDb) {
     for i in 0..40 {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
-            store.create_meter(&new_meter(o.id, &format!("E{i:03}"), Utility::Electricity)).await
+            store
+                .create_meter(&new_meter(o.id, &format!("E{i:03}"), Utility::Electricity))
+                .await
         }));
     }
     for t in tasks {
         t.await.unwrap().unwrap();
     }
-    let all = store.list_meters(o.id, &MeterFilter::default(), &Page::first(100)).await.unwrap();
+    let all = store
+        .list_meters(o.id, &MeterFilter::default(), &Page::first(100))
+        .await
+        .unwrap();
     assert_eq!(all.len(), 40);
 }
 
@@ -480,12 +708,18 @@ fn both_backends_carry_the_same_migrations() {
     let sqlite = yufu_store_sqlite::migration_names();
     let postgres = yufu_store_postgres::migration_names();
     assert!(!sqlite.is_empty());
-    assert_eq!(sqlite, postgres, "every migration needs a twin with the same name");
+    assert_eq!(
+        sqlite, postgres,
+        "every migration needs a twin with the same name"
+    );
     let files = |dir: &str| -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(format!("{}/../{dir}/migrations", env!("CARGO_MANIFEST_DIR")))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
+        let mut v: Vec<String> = std::fs::read_dir(format!(
+            "{}/../{dir}/migrations",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
         v.sort();
         v
     };

@@ -57,7 +57,11 @@ impl PostgresStore {
             .await
             .map_err(|e| StoreError::Migration(e.to_string()))?;
         let after = applied(&self.pool).await?;
-        tracing::info!(applied_now = after - before, total = after, "postgres migrations");
+        tracing::info!(
+            applied_now = after - before,
+            total = after,
+            "postgres migrations"
+        );
         Ok(after - before)
     }
 }

@@ -67,7 +67,11 @@ impl SqliteStore {
             .await
             .map_err(|e| StoreError::Migration(e.to_string()))?;
         let after = applied(&self.pool).await?;
-        tracing::info!(applied_now = after - before, total = after, "sqlite migrations");
+        tracing::info!(
+            applied_now = after - before,
+            total = after,
+            "sqlite migrations"
+        );
         Ok(after - before)
     }
 }

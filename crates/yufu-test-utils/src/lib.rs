@@ -25,7 +25,11 @@ impl HttpResponse {
 
 /// `GET path` with `Connection: close` and optional extra headers; reads the
 /// whole response. Handles `Content-Length` and chunked bodies.
-pub fn http_get(addr: SocketAddr, path: &str, extra_headers: &[(&str, &str)]) -> io::Result<HttpResponse> {
+pub fn http_get(
+    addr: SocketAddr,
+    path: &str,
+    extra_headers: &[(&str, &str)],
+) -> io::Result<HttpResponse> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
@@ -64,7 +68,11 @@ fn parse(raw: &[u8]) -> io::Result<HttpResponse> {
     let chunked = headers
         .iter()
         .any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
-    let body = if chunked { dechunk(body)? } else { body.to_vec() };
+    let body = if chunked {
+        dechunk(body)?
+    } else {
+        body.to_vec()
+    };
     Ok(HttpResponse {
         status,
         headers,
@@ -79,7 +87,8 @@ fn dechunk(mut data: &[u8]) -> io::Result<Vec<u8>> {
             .windows(2)
             .position(|w| w == b"\r\n")
             .ok_or_else(|| bad("bad chunk"))?;
-        let size_text = std::str::from_utf8(&data[..line_end]).map_err(|_| bad("bad chunk size"))?;
+        let size_text =
+            std::str::from_utf8(&data[..line_end]).map_err(|_| bad("bad chunk size"))?;
         let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
             .map_err(|_| bad("bad chunk size"))?;
         data = &data[line_end + 2..];
@@ -104,6 +113,9 @@ mod tests {
             .expect("parses");
         assert_eq!((r.status, r.body.as_str()), (200, "abcde"));
         let r = parse(b"HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\nno").expect("parses");
-        assert_eq!((r.status, r.body.as_str(), r.header("Content-Length")), (404, "no", Some("2")));
+        assert_eq!(
+            (r.status, r.body.as_str(), r.header("Content-Length")),
+            (404, "no", Some("2"))
+        );
     }
 }

@@ -1,0 +1,435 @@
+//! Configuration: defaults, then `yufu.toml` (path from `--config`), then the
+//! environment. The variable names are a public contract (see README.md).
+//!
+//! Every problem is reported as one line naming where the bad value came from
+//! (the file and line, or the variable), so an operator can fix it at once.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// One configuration problem, ready to print as a single line.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// Where the database lives. `Debug` and `Display` never show a password.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// The embedded default: one SQLite file.
+    Sqlite(PathBuf),
+    /// A `postgres://` URL, kept whole for the driver.
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    /// Parses a `YUFU_DATABASE_URL` value. `sqlite://PATH` or `sqlite:PATH`
+    /// select SQLite; `postgres://…` or `postgresql://…` select PostgreSQL.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let value = value.trim();
+        if let Some(path) = value
+            .strip_prefix("sqlite://")
+            .or_else(|| value.strip_prefix("sqlite:"))
+        {
+            let path = path.split('?').next().unwrap_or("");
+            if path.is_empty() || path.starts_with(":memory:") {
+                return Err("an SQLite URL needs a file path (sqlite://PATH); in-memory databases would lose every reading on exit".into());
+            }
+            return Ok(Self::Sqlite(PathBuf::from(path)));
+        }
+        if let Some(rest) = value
+            .strip_prefix("postgres://")
+            .or_else(|| value.strip_prefix("postgresql://"))
+        {
+            let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+            if host.is_empty() || host.starts_with('/') || host.starts_with('?') {
+                return Err(format!(
+                    "'{}' has no host; use postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE",
+                    redact(value)
+                ));
+            }
+            return Ok(Self::Postgres(value.to_owned()));
+        }
+        let scheme = value.split_once(':').map_or(value, |(s, _)| s);
+        Err(format!(
+            "unsupported database '{}'; use sqlite://PATH or postgres://USER@HOST/DATABASE",
+            if scheme.is_empty() { "(empty)" } else { scheme }
+        ))
+    }
+}
+
+/// Hides the password of a URL's user-info: `postgres://u:***@h/db`.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sqlite(p) => write!(f, "sqlite://{}", p.display()),
+            Self::Postgres(u) => f.write_str(&redact(u)),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({self})")
+    }
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub database: DatabaseUrl,
+    pub http_addr: SocketAddr,
+    /// The embedded MQTT broker's address (the connectivity issue binds it).
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "validated now; bound by the connectivity issue")
+    )]
+    pub mqtt_addr: SocketAddr,
+    /// The DL/T 645 meter TCP gateway's address (the connectivity issue binds it).
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "validated now; bound by the connectivity issue")
+    )]
+    pub dlt645_addr: SocketAddr,
+    /// A tracing filter, e.g. `info,yufu_server=debug`.
+    pub log: String,
+}
+
+/// The keys `yufu.toml` may hold; anything else is an error.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    http_addr: Option<String>,
+    mqtt_addr: Option<String>,
+    dlt645_addr: Option<String>,
+    log: Option<String>,
+}
+
+pub const DEFAULT_DATA_DIR: &str = "./yufu-data";
+pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
+pub const DEFAULT_MQTT_ADDR: &str = "127.0.0.1:1883";
+pub const DEFAULT_DLT645_ADDR: &str = "127.0.0.1:8645";
+pub const DEFAULT_LOG: &str = "info,sqlx=warn";
+/// The SQLite file inside the data directory when no URL is given.
+pub const SQLITE_FILE: &str = "yufu.db";
+
+/// A value and where it came from, for error messages.
+struct Sourced {
+    value: String,
+    source: String,
+}
+
+impl Config {
+    /// Loads the configuration from the optional file and the given
+    /// environment lookup (injected so tests need not touch the process env).
+    pub fn load(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let (from_file, file_name) = match file {
+            Some(path) => (read_file(path)?, path.display().to_string()),
+            None => (FileConfig::default(), String::new()),
+        };
+        let pick = |var: &str, key: &str, file_value: Option<String>| -> Option<Sourced> {
+            if let Some(v) = env(var) {
+                return Some(Sourced {
+                    value: v,
+                    source: var.to_owned(),
+                });
+            }
+            file_value.map(|v| Sourced {
+                value: v,
+                source: format!("{file_name}: {key}"),
+            })
+        };
+
+        let data_dir = pick(
+            "YUFU_DATA_DIR",
+            "data_dir",
+            from_file.data_dir.map(|p| p.display().to_string()),
+        )
+        .map_or_else(
+            || PathBuf::from(DEFAULT_DATA_DIR),
+            |s| PathBuf::from(s.value),
+        );
+        if data_dir.as_os_str().is_empty() {
+            return Err(ConfigError("YUFU_DATA_DIR: must not be empty".into()));
+        }
+        let database = match pick("YUFU_DATABASE_URL", "database_url", from_file.database_url) {
+            Some(s) if !s.value.trim().is_empty() => DatabaseUrl::parse(&s.value)
+                .map_err(|e| ConfigError(format!("{}: {e}", s.source)))?,
+            _ => DatabaseUrl::Sqlite(data_dir.join(SQLITE_FILE)),
+        };
+        let addr = |var: &str,
+                    key: &str,
+                    file_value: Option<String>,
+                    default: &str|
+         -> Result<SocketAddr, ConfigError> {
+            let s = pick(var, key, file_value).unwrap_or(Sourced {
+                value: default.to_owned(),
+                source: var.to_owned(),
+            });
+            s.value.trim().parse().map_err(|_| {
+                ConfigError(format!(
+                    "{}: '{}' is not a socket address like {default}",
+                    s.source, s.value
+                ))
+            })
+        };
+        let http_addr = addr(
+            "YUFU_HTTP_ADDR",
+            "http_addr",
+            from_file.http_addr,
+            DEFAULT_HTTP_ADDR,
+        )?;
+        let mqtt_addr = addr(
+            "YUFU_MQTT_ADDR",
+            "mqtt_addr",
+            from_file.mqtt_addr,
+            DEFAULT_MQTT_ADDR,
+        )?;
+        let dlt645_addr = addr(
+            "YUFU_DLT645_ADDR",
+            "dlt645_addr",
+            from_file.dlt645_addr,
+            DEFAULT_DLT645_ADDR,
+        )?;
+        let log = match pick("YUFU_LOG", "log", from_file.log) {
+            Some(s) => {
+                tracing_subscriber::EnvFilter::try_new(&s.value).map_err(|e| {
+                    ConfigError(format!(
+                        "{}: '{}' is not a log filter: {e}",
+                        s.source, s.value
+                    ))
+                })?;
+                s.value
+            }
+            None => DEFAULT_LOG.to_owned(),
+        };
+        // Two listeners on one port would make the second fail at start-up
+        // with a less helpful message; say which two collide instead.
+        let listeners = [
+            ("YUFU_HTTP_ADDR", http_addr),
+            ("YUFU_MQTT_ADDR", mqtt_addr),
+            ("YUFU_DLT645_ADDR", dlt645_addr),
+        ];
+        for (i, (a_var, a)) in listeners.iter().enumerate() {
+            for (b_var, b) in &listeners[i + 1..] {
+                if a.port() != 0 && a == b {
+                    return Err(ConfigError(format!(
+                        "{a_var} and {b_var} are both {a}; give each its own port"
+                    )));
+                }
+            }
+        }
+        Ok(Self {
+            data_dir,
+            database,
+            http_addr,
+            mqtt_addr,
+            dlt645_addr,
+            log,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
+    toml::from_str(&text).map_err(|e| {
+        let place = e
+            .span()
+            .map(|span| {
+                let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+                format!(" line {line}")
+            })
+            .unwrap_or_default();
+        // toml's message spans several lines with a source excerpt; the first
+        // line says what is wrong, which is what one error line needs.
+        let what = e
+            .message()
+            .lines()
+            .next()
+            .unwrap_or("invalid TOML")
+            .to_owned();
+        ConfigError(format!("config file {}{place}: {what}", path.display()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::collections::HashMap;
+    use std::io::Write;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        f
+    }
+
+    #[test]
+    fn defaults() {
+        let c = Config::load(None, env(&[])).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("./yufu-data"));
+        assert_eq!(
+            c.database,
+            DatabaseUrl::Sqlite(PathBuf::from("./yufu-data/yufu.db"))
+        );
+        assert_eq!(c.http_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.mqtt_addr.to_string(), "127.0.0.1:1883");
+        assert_eq!(c.dlt645_addr.to_string(), "127.0.0.1:8645");
+        assert_eq!(c.log, DEFAULT_LOG);
+    }
+
+    #[test]
+    fn environment_beats_file_beats_defaults() {
+        let f =
+            file("http_addr = \"127.0.0.1:9000\"\ndata_dir = \"/var/lib/yufu\"\nlog = \"debug\"\n");
+        let c = Config::load(Some(f.path()), env(&[("YUFU_HTTP_ADDR", "0.0.0.0:80")])).unwrap();
+        assert_eq!(c.http_addr.to_string(), "0.0.0.0:80");
+        assert_eq!(c.data_dir, PathBuf::from("/var/lib/yufu"));
+        assert_eq!(
+            c.database,
+            DatabaseUrl::Sqlite(PathBuf::from("/var/lib/yufu/yufu.db"))
+        );
+        assert_eq!(c.log, "debug");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_toml_name_the_line() {
+        let f = file("http_addr = \"127.0.0.1:9000\"\nhttp_port = 80\n");
+        let e = Config::load(Some(f.path()), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("line 2") && e.contains("unknown field `http_port`"),
+            "{e}"
+        );
+        assert!(!e.contains('\n'), "one line: {e}");
+        let f = file("data_dir = [unclosed\n");
+        let e = Config::load(Some(f.path()), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 1"), "{e}");
+        assert!(!e.contains('\n'), "one line: {e}");
+        let e = Config::load(Some(Path::new("/no/such/yufu.toml")), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("cannot read config file /no/such/yufu.toml"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_source() {
+        let e = Config::load(None, env(&[("YUFU_HTTP_ADDR", "localhost")]))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "YUFU_HTTP_ADDR: 'localhost' is not a socket address like 127.0.0.1:8080"
+        );
+        let f = file("mqtt_addr = \"nope\"\n");
+        let e = Config::load(Some(f.path()), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(": mqtt_addr: 'nope'"), "{e}");
+        let e = Config::load(None, env(&[("YUFU_DATABASE_URL", "mysql://x")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("YUFU_DATABASE_URL: unsupported database 'mysql'"),
+            "{e}"
+        );
+        let e = Config::load(None, env(&[("YUFU_LOG", "info,[")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("YUFU_LOG:"), "{e}");
+    }
+
+    #[test]
+    fn listeners_need_their_own_ports() {
+        let e = Config::load(None, env(&[("YUFU_DLT645_ADDR", "127.0.0.1:8080")]))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "YUFU_HTTP_ADDR and YUFU_DLT645_ADDR are both 127.0.0.1:8080; give each its own port"
+        );
+        assert!(
+            Config::load(
+                None,
+                env(&[
+                    ("YUFU_HTTP_ADDR", "127.0.0.1:0"),
+                    ("YUFU_MQTT_ADDR", "127.0.0.1:0")
+                ])
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn database_urls() {
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///tmp/a.db").unwrap(),
+            DatabaseUrl::Sqlite("/tmp/a.db".into())
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:a.db").unwrap(),
+            DatabaseUrl::Sqlite("a.db".into())
+        );
+        assert!(DatabaseUrl::parse("sqlite::memory:").is_err());
+        assert!(matches!(
+            DatabaseUrl::parse("postgres://u@127.0.0.1/test").unwrap(),
+            DatabaseUrl::Postgres(_)
+        ));
+        assert!(matches!(
+            DatabaseUrl::parse("postgresql://h/db").unwrap(),
+            DatabaseUrl::Postgres(_)
+        ));
+        assert!(DatabaseUrl::parse("postgres:///db").is_err());
+        assert!(DatabaseUrl::parse("").is_err());
+    }
+
+    #[test]
+    fn passwords_never_show() {
+        let url = DatabaseUrl::parse("postgres://yufu:hunter2@db.example:5432/yufu").unwrap();
+        assert_eq!(url.to_string(), "postgres://yufu:***@db.example:5432/yufu");
+        assert!(!format!("{url:?}").contains("hunter2"));
+        let c = Config::load(
+            None,
+            env(&[("YUFU_DATABASE_URL", "postgres://yufu:hunter2@h/db")]),
+        )
+        .unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"));
+        let e = DatabaseUrl::parse("postgres://yufu:hunter2@").unwrap_err();
+        assert!(!e.contains("hunter2"), "{e}");
+    }
+}

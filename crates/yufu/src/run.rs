@@ -1,0 +1,179 @@
+//! Start-up, serving and shutdown.
+
+use std::io::ErrorKind;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use yufu_store::Store;
+
+use crate::config::{Config, DatabaseUrl};
+use crate::demo;
+
+/// What `serve` runs as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Serve,
+    Demo,
+}
+
+/// Logs go to stderr, filtered by `YUFU_LOG`; stdout carries only what the
+/// command prints for its user (URLs, logins, results).
+pub fn init_tracing(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(crate::config::DEFAULT_LOG));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, not for log files.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+/// Opens the configured store. Only this binary knows both backends.
+async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    // The data directory holds the SQLite file by default and, in later
+    // issues, backups and key files; create it whatever the backend.
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!(
+            "cannot create data directory {} (YUFU_DATA_DIR)",
+            config.data_dir.display()
+        )
+    })?;
+    let store: Arc<dyn Store> = match &config.database {
+        DatabaseUrl::Sqlite(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+            }
+            Arc::new(
+                yufu_store_sqlite::SqliteStore::open(path)
+                    .await
+                    .with_context(|| format!("cannot open database {}", config.database))?,
+            )
+        }
+        DatabaseUrl::Postgres(url) => Arc::new(
+            yufu_store_postgres::PostgresStore::connect(url)
+                .await
+                .with_context(|| format!("cannot open database {}", config.database))?,
+        ),
+    };
+    Ok(store)
+}
+
+async fn open_and_migrate(config: &Config) -> anyhow::Result<(Arc<dyn Store>, usize)> {
+    let store = open_store(config).await?;
+    let applied = store
+        .migrate()
+        .await
+        .with_context(|| format!("cannot migrate database {}", config.database))?;
+    Ok((store, applied))
+}
+
+/// Binds a listener, turning the common failures into one actionable line
+/// that names the variable to change.
+async fn bind(addr: SocketAddr, what: &str, var: &str, key: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|e| {
+        let why = match e.kind() {
+            ErrorKind::AddrInUse => "is already in use".to_owned(),
+            ErrorKind::PermissionDenied => "needs privileges this process lacks".to_owned(),
+            ErrorKind::AddrNotAvailable => "is not an address of this machine".to_owned(),
+            _ => format!("cannot be bound ({e})"),
+        };
+        anyhow::anyhow!(
+            "{what} address {addr} {why}; set {var} (or {key} in yufu.toml) to a free address"
+        )
+    })
+}
+
+/// `yufu migrate`.
+pub async fn migrate(config: Config) -> anyhow::Result<()> {
+    let (store, applied) = open_and_migrate(&config).await?;
+    store.close().await;
+    println!(
+        "applied {applied} migration(s); {} is up to date",
+        config.database
+    );
+    Ok(())
+}
+
+/// `yufu serve` and `yufu demo`.
+pub async fn serve(config: Config, mode: Mode) -> anyhow::Result<()> {
+    tracing::info!(?config, "starting yufu {}", env!("CARGO_PKG_VERSION"));
+    // Bind before touching the database, so a taken port fails at once.
+    let http = bind(config.http_addr, "HTTP", "YUFU_HTTP_ADDR", "http_addr").await?;
+    let http_addr = http.local_addr().context("HTTP listener has no address")?;
+    let (store, applied) = open_and_migrate(&config).await?;
+    tracing::info!(applied, database = %config.database, "store ready");
+
+    let login = match mode {
+        Mode::Demo => Some(
+            demo::seed(store.as_ref())
+                .await
+                .context("cannot seed the demo")?,
+        ),
+        Mode::Serve => None,
+    };
+
+    let shutdown = shutdown_signal()?;
+    let base = format!("http://{http_addr}");
+    println!(
+        "Yufu {} is running (store: {}).",
+        env!("CARGO_PKG_VERSION"),
+        config.database
+    );
+    println!("  Console / 控制台:   {base}/");
+    println!("  API docs / 接口文档: {base}/api/docs/");
+    if let Some(login) = &login {
+        println!(
+            "  Demo fleet / 演示数据: sites {}, units {}, accounts {}, meters {}",
+            login.counts.sites,
+            login.counts.units,
+            login.counts.accounts,
+            login.counts.meters_total()
+        );
+        println!(
+            "  Admin login / 管理员登录: {} / {}   (a new password each time `yufu demo` starts)",
+            login.username, login.password
+        );
+    }
+    println!("Press Ctrl-C to stop.");
+
+    let state = yufu_server::AppState {
+        store: Arc::clone(&store),
+        version: env!("CARGO_PKG_VERSION"),
+    };
+    yufu_server::serve(http, state, shutdown)
+        .await
+        .context("HTTP server failed")?;
+    store.close().await;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+/// A future that completes on Ctrl-C or SIGTERM (what systemd and
+/// orchestrators send). The handlers are installed here, before the caller
+/// announces it is up, so a signal sent right after start-up is never missed.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+        let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for Ctrl-C")?;
+        Ok(async move {
+            tokio::select! {
+                _ = terminate.recv() => {},
+                _ = interrupt.recv() => {},
+            }
+            tracing::info!("shutdown requested; finishing requests in flight");
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("shutdown requested; finishing requests in flight");
+        })
+    }
+}

@@ -1,0 +1,391 @@
+//! End-to-end tests through the real `yufu` binary: real processes, real
+//! sockets, real SQLite files and (when `YUFU_TEST_DATABASE_URL` is set) a real
+//! PostgreSQL database.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use yufu_store_contract::TestPgDatabase;
+use yufu_test_utils::http_get;
+
+const BIN: &str = env!("CARGO_BIN_EXE_yufu");
+
+/// A `yufu` command with a clean environment: no YUFU_* from the caller.
+fn yufu(data_dir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("YUFU_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("YUFU_DATA_DIR", data_dir)
+        .env("YUFU_HTTP_ADDR", "127.0.0.1:0")
+        // Ports 0: nothing binds these yet, but they must not collide.
+        .env("YUFU_MQTT_ADDR", "127.0.0.1:0")
+        .env("YUFU_DLT645_ADDR", "127.0.0.1:0")
+        .current_dir(data_dir);
+    cmd
+}
+
+/// A running server and what it printed.
+struct Running {
+    child: Child,
+    addr: SocketAddr,
+    stdout: Vec<String>,
+}
+
+impl Running {
+    fn start(mut cmd: Command) -> Running {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, rx) = mpsc::channel();
+        let out = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut stdout = Vec::new();
+        loop {
+            match rx.recv_timeout(Duration::from_secs(60)) {
+                Ok(line) => {
+                    let done = line.starts_with("Press Ctrl-C");
+                    stdout.push(line);
+                    if done {
+                        break;
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    let out = child.wait_with_output().unwrap();
+                    panic!(
+                        "yufu did not come up; stdout so far: {stdout:?}; stderr: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                }
+            }
+        }
+        let console = stdout.iter().find(|l| l.contains("Console")).unwrap();
+        let url = console
+            .split("http://")
+            .nth(1)
+            .unwrap()
+            .trim_end_matches('/');
+        let addr = url.parse().unwrap();
+        Running {
+            child,
+            addr,
+            stdout,
+        }
+    }
+
+    fn get(&self, path: &str) -> yufu_test_utils::HttpResponse {
+        http_get(self.addr, path, &[]).unwrap()
+    }
+
+    /// Sends SIGTERM, as systemd would, and expects a clean exit.
+    fn terminate(self) -> Output {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let out = self.child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "exit after SIGTERM: {:?}, stderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+}
+
+fn check_endpoints(app: &Running, backend: &str) {
+    let r = app.get("/healthz");
+    assert_eq!((r.status, r.body.as_str()), (200, r#"{"status":"ok"}"#));
+    let r = app.get("/readyz");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.body,
+        format!(r#"{{"status":"ready","store":"{backend}"}}"#)
+    );
+    let r = app.get("/metrics");
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("yufu_build_info{version=\""), "{}", r.body);
+    assert!(r.body.contains("yufu_store_up 1"), "{}", r.body);
+    let r = app.get("/api/v1/openapi.json");
+    assert_eq!(r.status, 200);
+    let doc: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    assert!(doc["paths"]["/readyz"].is_object());
+    assert_eq!(app.get("/api/docs/").status, 200);
+}
+
+/// The line of a one-line error and the exit code, for a command that must fail.
+fn fails(cmd: &mut Command) -> (i32, String) {
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "should fail; stderr: {stderr}");
+    assert!(
+        !stderr.contains("panicked"),
+        "a panic is not an error message: {stderr}"
+    );
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
+    assert_eq!(errors.len(), 1, "exactly one error line in: {stderr}");
+    (out.status.code().unwrap(), errors[0].to_owned())
+}
+
+#[test]
+fn version_and_help() {
+    let out = Command::new(BIN).arg("version").output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("yufu {}", env!("CARGO_PKG_VERSION"))
+    );
+    for (sub, words) in [
+        ("serve", "Run the platform"),
+        ("demo", "demo organisation"),
+        ("migrate", "migrations"),
+        ("version", "version"),
+    ] {
+        let out = Command::new(BIN).args([sub, "--help"]).output().unwrap();
+        assert!(out.status.success(), "{sub} --help");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains(words), "{sub} --help: {text}");
+        assert!(
+            text.contains("--config"),
+            "{sub} --help lists --config: {text}"
+        );
+    }
+}
+
+#[test]
+fn serve_on_sqlite_answers_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = Running::start({
+        let mut c = yufu(dir.path());
+        c.arg("serve");
+        c
+    });
+    check_endpoints(&app, "sqlite");
+    let out = app.terminate();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("stopped cleanly"));
+    assert!(
+        dir.path().join("yufu.db").exists(),
+        "the default database lives in YUFU_DATA_DIR"
+    );
+}
+
+#[test]
+fn demo_seeds_once_and_issues_a_new_password_each_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = || {
+        let mut c = yufu(dir.path());
+        c.arg("demo");
+        Running::start(c)
+    };
+    let login = |app: &Running| -> String {
+        let line = app
+            .stdout
+            .iter()
+            .find(|l| l.contains("Admin login"))
+            .unwrap();
+        let after = line.split("admin / ").nth(1).unwrap();
+        after.split_whitespace().next().unwrap().to_owned()
+    };
+    let first = start();
+    let fleet = first
+        .stdout
+        .iter()
+        .find(|l| l.contains("Demo fleet"))
+        .unwrap()
+        .clone();
+    assert!(
+        fleet.contains("sites 1, units 36, accounts 36, meters 96"),
+        "{fleet}"
+    );
+    let password1 = login(&first);
+    assert_eq!(password1.len(), 16);
+    let metrics = first.get("/metrics").body;
+    assert!(
+        metrics.contains(r#"yufu_fleet_meters{utility="gas",status="in_service"} 24"#),
+        "{metrics}"
+    );
+    let page = http_get(first.addr, "/", &[("Accept-Language", "zh-CN")]).unwrap();
+    assert!(page.body.contains("电表</th><td>36</td>"), "{}", page.body);
+    let stderr = String::from_utf8_lossy(&first.terminate().stderr).into_owned();
+    assert!(
+        !stderr.contains(&password1),
+        "the password is printed to the user, never logged"
+    );
+
+    let second = start();
+    let again = second
+        .stdout
+        .iter()
+        .find(|l| l.contains("Demo fleet"))
+        .unwrap();
+    assert_eq!(again, &fleet, "a second start does not seed twice");
+    assert_ne!(login(&second), password1);
+    second.terminate();
+}
+
+#[test]
+fn migrate_applies_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = yufu(dir.path()).arg("migrate").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("applied 1 migration(s)"));
+    let out = yufu(dir.path()).arg("migrate").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("applied 0 migration(s)"));
+}
+
+#[test]
+fn bad_configuration_is_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = dir.path().join("yufu.toml");
+
+    std::fs::write(&toml, "http_addr = \"127.0.0.1:0\"\nhttp_prot = 8080\n").unwrap();
+    let (code, line) = fails(yufu(dir.path()).args(["--config", toml.to_str().unwrap(), "serve"]));
+    assert_eq!(code, 2);
+    assert!(
+        line.contains("line 2") && line.contains("unknown field `http_prot`"),
+        "{line}"
+    );
+
+    std::fs::write(&toml, "data_dir = \"unterminated\n").unwrap();
+    let (code, line) = fails(yufu(dir.path()).args(["--config", toml.to_str().unwrap(), "serve"]));
+    assert_eq!(code, 2);
+    assert!(
+        line.starts_with(&format!("error: config file {}", toml.display())),
+        "{line}"
+    );
+
+    let (code, line) = fails(yufu(dir.path()).args(["--config", "/no/such.toml", "migrate"]));
+    assert_eq!(code, 2);
+    assert!(
+        line.contains("cannot read config file /no/such.toml"),
+        "{line}"
+    );
+
+    let (code, line) = fails(
+        yufu(dir.path())
+            .env("YUFU_DATABASE_URL", "mysql://root@localhost/yufu")
+            .arg("serve"),
+    );
+    assert_eq!(code, 2);
+    assert!(
+        line.starts_with("error: YUFU_DATABASE_URL: unsupported database 'mysql'"),
+        "{line}"
+    );
+
+    let (code, line) = fails(
+        yufu(dir.path())
+            .env("YUFU_HTTP_ADDR", "localhost:80:80")
+            .arg("serve"),
+    );
+    assert_eq!(code, 2);
+    assert!(
+        line.starts_with("error: YUFU_HTTP_ADDR: 'localhost:80:80' is not a socket address"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_taken_port_names_the_variable_to_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let (code, line) = fails(yufu(dir.path()).env("YUFU_HTTP_ADDR", &addr).arg("serve"));
+    assert_eq!(code, 1);
+    assert_eq!(
+        line,
+        format!(
+            "error: HTTP address {addr} is already in use; set YUFU_HTTP_ADDR (or http_addr in yufu.toml) to a free address"
+        )
+    );
+}
+
+#[test]
+fn database_passwords_never_reach_the_output() {
+    let dir = tempfile::tempdir().unwrap();
+    // Port 1 refuses connections: start-up fails after trying to connect,
+    // with every log level on to catch a leak anywhere.
+    let out = yufu(dir.path())
+        .env(
+            "YUFU_DATABASE_URL",
+            "postgres://yufu:s3cret-pw@127.0.0.1:1/yufu",
+        )
+        .env("YUFU_LOG", "trace")
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let all = format!("{}{stderr}", String::from_utf8_lossy(&out.stdout));
+    assert!(!all.contains("s3cret-pw"), "secret leaked: {all}");
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(
+        errors[0].contains("cannot open database postgres://yufu:***@127.0.0.1:1/yufu"),
+        "{}",
+        errors[0]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_binary_runs_on_postgres() {
+    let Some(db) = TestPgDatabase::create().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let url = db.url.clone();
+    let data = dir.path().to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut c = yufu(&data);
+        c.env("YUFU_DATABASE_URL", &url).arg("demo");
+        let app = Running::start(c);
+        assert!(
+            app.stdout[0].contains("store: postgres://"),
+            "{:?}",
+            app.stdout
+        );
+        check_endpoints(&app, "postgres");
+        assert!(
+            app.stdout.iter().any(|l| l.contains("meters 96")),
+            "{:?}",
+            app.stdout
+        );
+        app.terminate();
+        assert!(
+            !data.join("yufu.db").exists(),
+            "no SQLite file when PostgreSQL is configured"
+        );
+    })
+    .await
+    .unwrap();
+    db.drop_database().await;
+}

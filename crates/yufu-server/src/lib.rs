@@ -65,7 +65,13 @@ pub fn router(state: AppState) -> Router {
     let (api, doc) = api();
     api.route("/", axum::routing::get(landing::page))
         .with_state(state)
-        .merge(SwaggerUi::new(DOCS_PATH).url(OPENAPI_PATH, doc))
+        .merge(
+            SwaggerUi::new(DOCS_PATH)
+                .url(OPENAPI_PATH, doc)
+                // Swagger UI would otherwise fetch a validity badge from a
+                // public validator: the docs must work with no network.
+                .config(utoipa_swagger_ui::Config::default().validator_url("none")),
+        )
         .fallback(|| async { WebError::NotFound })
         .layer(axum::middleware::from_fn(metrics_layer::track))
 }

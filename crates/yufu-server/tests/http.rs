@@ -127,7 +127,12 @@ async fn health_readiness_metrics_and_docs() {
     }
     let init = app.get("/api/docs/swagger-initializer.js", &[]).await;
     assert!(init.body.contains("/api/v1/openapi.json"), "{}", init.body);
-    assert!(init.body.contains(r#""validatorUrl": "none""#) || init.body.contains(r#""validatorUrl":"none""#), "{}", init.body);
+    assert!(
+        init.body.contains(r#""validatorUrl": "none""#)
+            || init.body.contains(r#""validatorUrl":"none""#),
+        "{}",
+        init.body
+    );
 
     let r = app.get("/no/such/page", &[]).await;
     assert_eq!(r.status, 404);

@@ -8,6 +8,7 @@ mod config;
 mod demo;
 mod password;
 mod run;
+mod tariff_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,18 +37,80 @@ enum Command {
     Migrate,
     /// Print the version and exit.
     Version,
+    /// Check tariff files and quote consumption: explain a bill.
+    Tariff {
+        #[command(subcommand)]
+        command: TariffCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TariffCommand {
+    /// Validate a tariff file and print a readable summary.
+    Check {
+        /// A tariff file in TOML (see docs/tariffs.md).
+        file: PathBuf,
+    },
+    /// Price a series of readings with a tariff; prints one JSON object.
+    Quote {
+        /// A tariff file in TOML.
+        #[arg(long, value_name = "FILE")]
+        tariff: PathBuf,
+        /// CSV with the header `time,register`: RFC 3339 instants with offset,
+        /// cumulative register in Wh or litres. The first row is the opening reading.
+        #[arg(long, value_name = "CSV")]
+        readings: PathBuf,
+        /// The meter's multiplier (CT × PT ratio).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        multiplier: u32,
+        /// The register wraps to zero at this value (base units).
+        #[arg(long, default_value_t = 1_000_000_000)]
+        register_capacity: u64,
+        /// Hold readings with more than this consumption per hour (base units) for review.
+        #[arg(long)]
+        max_per_hour: Option<u64>,
+    },
 }
 
 /// Exit code for bad configuration (the operator's input is wrong).
 const EXIT_CONFIG: u8 = 2;
+/// Exit code for a bad input file (tariff, readings).
+const EXIT_INPUT: u8 = 2;
 /// Exit code for any other failure to start or run.
 const EXIT_FAILURE: u8 = 1;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::Version = cli.command {
-        println!("yufu {}", env!("CARGO_PKG_VERSION"));
-        return ExitCode::SUCCESS;
+    match &cli.command {
+        Command::Version => {
+            println!("yufu {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        // Tariff tools are pure: no configuration, database or runtime.
+        Command::Tariff { command } => {
+            let result = match command {
+                TariffCommand::Check { file } => tariff_cmd::check(file),
+                TariffCommand::Quote { tariff, readings, multiplier, register_capacity, max_per_hour } => {
+                    tariff_cmd::quote(
+                        tariff,
+                        readings,
+                        tariff_cmd::QuoteMeter {
+                            multiplier: *multiplier,
+                            register_capacity: *register_capacity,
+                            max_per_hour: *max_per_hour,
+                        },
+                    )
+                }
+            };
+            return match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
+                    ExitCode::from(EXIT_INPUT)
+                }
+            };
+        }
+        _ => {}
     }
     let config = match config::Config::load(cli.config.as_deref(), |k| std::env::var(k).ok()) {
         Ok(c) => c,
@@ -72,7 +135,7 @@ fn main() -> ExitCode {
             Command::Serve => run::serve(config, run::Mode::Serve).await,
             Command::Demo => run::serve(config, run::Mode::Demo).await,
             Command::Migrate => run::migrate(config).await,
-            Command::Version => Ok(()),
+            Command::Version | Command::Tariff { .. } => Ok(()),
         }
     });
     match result {

@@ -331,70 +331,77 @@ impl Pricer {
     /// Splits `[t0, t1)` at every version, month (when tiers or bands care)
     /// and band boundary.
     fn segments(&self, t0: Timestamp, t1: Timestamp) -> Option<Vec<Segment>> {
-        let mut out = Vec::with_capacity(1);
+        let mut out = Vec::with_capacity(4);
         let mut cursor = t0;
         while cursor < t1 {
             if out.len() >= MAX_SEGMENTS {
                 return None;
             }
-            let version = self.tariff.version_index_at(cursor)?;
-            let mut end = t1.min(self.version_end(version));
-            let pricing = &self.tariff.versions[version].pricing;
-            let (month, _, next_month) = self.month_of(cursor);
-            let mut band = None;
-            match pricing {
-                Pricing::Flat { .. } => {}
-                Pricing::Tiered(_) => end = end.min(next_month),
-                Pricing::TimeOfUse { schedule, .. } => {
-                    end = end.min(next_month);
-                    let local = self.tariff.tz.to_datetime(cursor);
-                    let minute =
-                        u16::try_from(i32::from(local.hour()) * 60 + i32::from(local.minute()))
-                            .unwrap_or(0);
-                    let spans = &schedule.days[usize::from(month.month().unsigned_abs()) - 1];
-                    if let Some(span) = spans
-                        .iter()
-                        .find(|s| s.start_min <= minute && minute < s.end_min)
-                    {
-                        band = Some(span.band);
-                        let span_end = if span.end_min >= 1440 {
-                            self.local_midnight(local.date().tomorrow().unwrap_or(Date::MAX))
-                        } else {
-                            let t = Time::new(
-                                i8::try_from(span.end_min / 60).unwrap_or(0),
-                                i8::try_from(span.end_min % 60).unwrap_or(0),
-                                0,
-                                0,
-                            )
-                            .unwrap_or(Time::midnight());
-                            self.tariff
-                                .tz
-                                .to_timestamp(DateTime::from_parts(local.date(), t))
-                                .unwrap_or(Timestamp::MAX)
-                        };
-                        end = end.min(span_end);
-                    }
-                }
-            }
-            // A DST gap can put a local boundary at or before the cursor:
-            // always make progress.
-            if end <= cursor {
-                end = t1.min(
-                    cursor
-                        .checked_add(jiff::SignedDuration::from_secs(60))
-                        .unwrap_or(t1),
-                );
-            }
-            out.push(Segment {
-                start: cursor,
-                end,
-                version,
-                month,
-                band,
-            });
-            cursor = end;
+            let seg = self.segment_at(cursor, t1)?;
+            cursor = seg.end;
+            out.push(seg);
         }
         Some(out)
+    }
+
+    /// The segment starting at `cursor`: it ends at `t1` or at the first
+    /// version, month or band boundary before it.
+    fn segment_at(&self, cursor: Timestamp, t1: Timestamp) -> Option<Segment> {
+        let version = self.tariff.version_index_at(cursor)?;
+        let mut end = t1.min(self.version_end(version));
+        let pricing = &self.tariff.versions[version].pricing;
+        let (month, _, next_month) = self.month_of(cursor);
+        let mut band = None;
+        match pricing {
+            Pricing::Flat { .. } => {}
+            Pricing::Tiered(_) => end = end.min(next_month),
+            Pricing::TimeOfUse { schedule, .. } => {
+                end = end.min(next_month);
+                let local = self.tariff.tz.to_datetime(cursor);
+                let minute =
+                    u16::try_from(i32::from(local.hour()) * 60 + i32::from(local.minute()))
+                        .unwrap_or(0);
+                let spans = &schedule.days[usize::from(month.month().unsigned_abs()) - 1];
+                if let Some(span) = spans
+                    .iter()
+                    .find(|s| s.start_min <= minute && minute < s.end_min)
+                {
+                    band = Some(span.band);
+                    let span_end = if span.end_min >= 1440 {
+                        self.local_midnight(local.date().tomorrow().unwrap_or(Date::MAX))
+                    } else {
+                        let t = Time::new(
+                            i8::try_from(span.end_min / 60).unwrap_or(0),
+                            i8::try_from(span.end_min % 60).unwrap_or(0),
+                            0,
+                            0,
+                        )
+                        .unwrap_or(Time::midnight());
+                        self.tariff
+                            .tz
+                            .to_timestamp(DateTime::from_parts(local.date(), t))
+                            .unwrap_or(Timestamp::MAX)
+                    };
+                    end = end.min(span_end);
+                }
+            }
+        }
+        // A DST gap can put a local boundary at or before the cursor:
+        // always make progress.
+        if end <= cursor {
+            end = t1.min(
+                cursor
+                    .checked_add(jiff::SignedDuration::from_secs(60))
+                    .unwrap_or(t1),
+            );
+        }
+        Some(Segment {
+            start: cursor,
+            end,
+            version,
+            month,
+            band,
+        })
     }
 
     /// Prices one reading against the meter's state. See [`Verdict`].
@@ -487,6 +494,54 @@ impl Pricer {
                 state: next,
             };
         }
+        let wants_rates = last.rates.is_some()
+            && reading.rates.is_some()
+            && self
+                .tariff
+                .versions
+                .iter()
+                .any(|v| matches!(v.pricing, Pricing::TimeOfUse { .. }));
+        let mut lines: Vec<ChargeLine> = Vec::with_capacity(3);
+        let mut period = state.period;
+        // The common case — one price context between two readings — needs
+        // no segment list and no apportioning.
+        if !wants_rates {
+            let Some(first_seg) = self.segment_at(last.at, reading.at) else {
+                return keep(Verdict::GapTooLong {
+                    from: last.at,
+                    to: reading.at,
+                });
+            };
+            if first_seg.end >= reading.at {
+                self.price_segment(
+                    &first_seg,
+                    first_seg.band,
+                    quantity,
+                    &mut period,
+                    &mut lines,
+                );
+                let (total_fen, carry) = post(&mut lines, state.carry);
+                return Priced {
+                    verdict: Verdict::Billed(Charge {
+                        quantity,
+                        lines,
+                        total_fen,
+                        apportioned: false,
+                        rollover,
+                        used_rate_registers: false,
+                    }),
+                    state: BillingState {
+                        last: Some(LastReading {
+                            at: reading.at,
+                            register: reading.register,
+                            rates: reading.rates,
+                        }),
+                        period,
+                        carry,
+                    },
+                };
+            }
+        }
         let Some(segments) = self.segments(last.at, reading.at) else {
             return keep(Verdict::GapTooLong {
                 from: last.at,
@@ -523,8 +578,6 @@ impl Pricer {
             _ => None,
         };
 
-        let mut lines: Vec<ChargeLine> = Vec::with_capacity(3);
-        let mut period = state.period;
         let apportioned;
         if let Some(rate_q) = rate_quantities {
             apportioned = segments.len() > 1;

@@ -17,17 +17,26 @@ fn pricer(name: &str, text: &str) -> Pricer {
 }
 
 fn readings(with_rates: bool) -> Vec<Reading> {
-    let start: Timestamp = "2026-07-01T00:00:00+08:00".parse().unwrap_or(Timestamp::UNIX_EPOCH);
+    let start: Timestamp = "2026-07-01T00:00:00+08:00"
+        .parse()
+        .unwrap_or(Timestamp::UNIX_EPOCH);
     (0..=READINGS)
         .map(|i| {
             let n = u64::try_from(i).unwrap_or(0);
             let at = start
-                .checked_add(SignedDuration::from_mins(15 * i64::try_from(i).unwrap_or(0)))
+                .checked_add(SignedDuration::from_mins(
+                    15 * i64::try_from(i).unwrap_or(0),
+                ))
                 .unwrap_or(start);
             // 250 Wh a quarter-hour: 720 kWh in the month, crossing every tier.
             let register = n * 250;
             let rates = with_rates.then(|| RateRegisters([n * 20, n * 80, n * 90, n * 60]));
-            Reading { at, register, rates, approved: false }
+            Reading {
+                at,
+                register,
+                rates,
+                approved: false,
+            }
         })
         .collect()
 }
@@ -60,17 +69,33 @@ price = "0.6000"
         "residential",
         include_str!("../../../examples/tariffs/guangdong-residential-electricity.toml"),
     );
-    let tou = pricer("tou", include_str!("../../../examples/tariffs/guangdong-commercial-tou.toml"));
-    let meter = MeterParams { max_per_hour: Some(100_000), ..MeterParams::default() };
+    let tou = pricer(
+        "tou",
+        include_str!("../../../examples/tariffs/guangdong-commercial-tou.toml"),
+    );
+    let meter = MeterParams {
+        max_per_hour: Some(100_000),
+        ..MeterParams::default()
+    };
     let plain = readings(false);
     let rated = readings(true);
 
     let mut g = c.benchmark_group("price_reading");
-    g.throughput(Throughput::Elements(u64::try_from(plain.len()).unwrap_or(1)));
-    g.bench_function("flat", |b| b.iter(|| price_month(black_box(&flat), &meter, black_box(&plain))));
-    g.bench_function("tiered", |b| b.iter(|| price_month(black_box(&tiered), &meter, black_box(&plain))));
-    g.bench_function("tou_apportioned", |b| b.iter(|| price_month(black_box(&tou), &meter, black_box(&plain))));
-    g.bench_function("tou_rate_registers", |b| b.iter(|| price_month(black_box(&tou), &meter, black_box(&rated))));
+    g.throughput(Throughput::Elements(
+        u64::try_from(plain.len()).unwrap_or(1),
+    ));
+    g.bench_function("flat", |b| {
+        b.iter(|| price_month(black_box(&flat), &meter, black_box(&plain)))
+    });
+    g.bench_function("tiered", |b| {
+        b.iter(|| price_month(black_box(&tiered), &meter, black_box(&plain)))
+    });
+    g.bench_function("tou_apportioned", |b| {
+        b.iter(|| price_month(black_box(&tou), &meter, black_box(&plain)))
+    });
+    g.bench_function("tou_rate_registers", |b| {
+        b.iter(|| price_month(black_box(&tou), &meter, black_box(&rated)))
+    });
     g.finish();
 }
 

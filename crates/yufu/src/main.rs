@@ -90,17 +90,21 @@ fn main() -> ExitCode {
         Command::Tariff { command } => {
             let result = match command {
                 TariffCommand::Check { file } => tariff_cmd::check(file),
-                TariffCommand::Quote { tariff, readings, multiplier, register_capacity, max_per_hour } => {
-                    tariff_cmd::quote(
-                        tariff,
-                        readings,
-                        tariff_cmd::QuoteMeter {
-                            multiplier: *multiplier,
-                            register_capacity: *register_capacity,
-                            max_per_hour: *max_per_hour,
-                        },
-                    )
-                }
+                TariffCommand::Quote {
+                    tariff,
+                    readings,
+                    multiplier,
+                    register_capacity,
+                    max_per_hour,
+                } => tariff_cmd::quote(
+                    tariff,
+                    readings,
+                    tariff_cmd::QuoteMeter {
+                        multiplier: *multiplier,
+                        register_capacity: *register_capacity,
+                        max_per_hour: *max_per_hour,
+                    },
+                ),
             };
             return match result {
                 Ok(()) => ExitCode::SUCCESS,

@@ -8,8 +8,10 @@ use yufu_tariff::{ChargeLine, LineKind, MeterParams, Price, Pricer, Reading, Tar
 
 /// Reads and parses a tariff file; errors name the file and line.
 pub fn load(path: &Path) -> anyhow::Result<Tariff> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read tariff file {}", path.display()))?;
-    yufu_tariff::parse_tariff(&path.display().to_string(), &text).map_err(|e| anyhow::anyhow!("{e}"))
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read tariff file {}", path.display()))?;
+    yufu_tariff::parse_tariff(&path.display().to_string(), &text)
+        .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// `yufu tariff check FILE`.
@@ -38,18 +40,30 @@ struct Row {
 
 fn read_rows(path: &Path) -> anyhow::Result<Vec<Row>> {
     let name = path.display().to_string();
-    let file = std::fs::File::open(path).with_context(|| format!("cannot read readings file {name}"))?;
-    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(file);
-    let headers = reader.headers().with_context(|| format!("{name}: cannot read the header"))?.clone();
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot read readings file {name}"))?;
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(file);
+    let headers = reader
+        .headers()
+        .with_context(|| format!("{name}: cannot read the header"))?
+        .clone();
     let columns: Vec<&str> = headers.iter().collect();
     if columns != ["time", "register"] {
-        anyhow::bail!("{name} line 1: the header must be `time,register`, found `{}`", columns.join(","));
+        anyhow::bail!(
+            "{name} line 1: the header must be `time,register`, found `{}`",
+            columns.join(",")
+        );
     }
     let mut rows = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| {
             let line = e.position().map_or(0, csv::Position::line);
-            anyhow::anyhow!("{name} line {line}: {}", e.to_string().lines().next().unwrap_or("malformed CSV"))
+            anyhow::anyhow!(
+                "{name} line {line}: {}",
+                e.to_string().lines().next().unwrap_or("malformed CSV")
+            )
         })?;
         let line = record.position().map_or(0, csv::Position::line);
         let time = record.get(0).unwrap_or("");
@@ -135,8 +149,18 @@ pub fn quote(tariff_path: &Path, readings_path: &Path, meter: QuoteMeter) -> any
                 if charge.apportioned {
                     quote.apportioned_lines.push(row.line);
                 }
-                for ChargeLine { kind, quantity, unit_price, amount_fen, .. } in &charge.lines {
-                    match lines.iter_mut().find(|(k, p, _, _)| k == kind && p == unit_price) {
+                for ChargeLine {
+                    kind,
+                    quantity,
+                    unit_price,
+                    amount_fen,
+                    ..
+                } in &charge.lines
+                {
+                    match lines
+                        .iter_mut()
+                        .find(|(k, p, _, _)| k == kind && p == unit_price)
+                    {
                         Some(l) => {
                             l.2 += quantity;
                             l.3 += amount_fen;
@@ -171,6 +195,9 @@ pub fn quote(tariff_path: &Path, readings_path: &Path, meter: QuoteMeter) -> any
             amount_fen,
         })
         .collect();
-    println!("{}", serde_json::to_string_pretty(&quote).context("cannot encode the quote")?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&quote).context("cannot encode the quote")?
+    );
     Ok(())
 }

@@ -8,7 +8,9 @@ use std::process::{Command, Output};
 const BIN: &str = env!("CARGO_BIN_EXE_yufu");
 
 fn example(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/tariffs").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/tariffs")
+        .join(name)
 }
 
 fn yufu(args: &[&str]) -> Output {
@@ -42,10 +44,20 @@ fn check_summarises_every_example() {
     ] {
         let out = yufu(&["tariff", "check", example(name).to_str().unwrap()]);
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(stdout.contains("is valid"), "{stdout}");
     }
-    let out = yufu(&["tariff", "check", example("guangdong-residential-electricity.toml").to_str().unwrap()]);
+    let out = yufu(&[
+        "tariff",
+        "check",
+        example("guangdong-residential-electricity.toml")
+            .to_str()
+            .unwrap(),
+    ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     for needle in ["0.5883", "0.6383", "0.8883", "260", "600"] {
         assert!(stdout.contains(needle), "missing {needle}: {stdout}");
@@ -64,11 +76,21 @@ fn check_names_the_line_of_a_mistake() {
     assert!(line.contains(&format!("line {line_no}")), "{line}");
     assert!(line.contains("decimals"), "{line}");
     let line = one_error_line(&yufu(&["tariff", "check", "/no/such/tariff.toml"]));
-    assert!(line.contains("cannot read tariff file /no/such/tariff.toml"), "{line}");
+    assert!(
+        line.contains("cannot read tariff file /no/such/tariff.toml"),
+        "{line}"
+    );
 }
 
 fn quote(tariff: &str, readings: &str, extra: &[&str]) -> Output {
-    let mut args = vec!["tariff", "quote", "--tariff", tariff, "--readings", readings];
+    let mut args = vec![
+        "tariff",
+        "quote",
+        "--tariff",
+        tariff,
+        "--readings",
+        readings,
+    ];
     args.extend_from_slice(extra);
     yufu(&args)
 }
@@ -86,8 +108,18 @@ fn quote_reproduces_the_guangdong_worked_example() {
          2026-07-10T00:00:00+08:00,100000\n\
          2026-08-01T00:00:00+08:00,700000\n",
     );
-    let out = quote(example("guangdong-residential-electricity.toml").to_str().unwrap(), &readings, &[]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = quote(
+        example("guangdong-residential-electricity.toml")
+            .to_str()
+            .unwrap(),
+        &readings,
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let q: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(q["total_fen"], 45881);
     assert_eq!(q["quantity"], 700_000);
@@ -112,8 +144,10 @@ fn quote_reproduces_the_guangdong_worked_example() {
         ]
     );
     let notes = q["notes"].as_array().unwrap();
-    let verdicts: Vec<(u64, &str)> =
-        notes.iter().map(|n| (n["line"].as_u64().unwrap(), n["verdict"].as_str().unwrap())).collect();
+    let verdicts: Vec<(u64, &str)> = notes
+        .iter()
+        .map(|n| (n["line"].as_u64().unwrap(), n["verdict"].as_str().unwrap()))
+        .collect();
     assert_eq!(verdicts, vec![(4, "duplicate"), (5, "out_of_order")]);
     assert!(notes[0]["reason"].as_str().unwrap().contains("duplicate"));
 }
@@ -127,12 +161,25 @@ fn quote_prices_time_of_use_bands() {
         "day.csv",
         "time,register\n2026-07-02T10:00:00+08:00,5000\n2026-07-02T13:00:00+08:00,8000\n",
     );
-    let out = quote(example("guangdong-commercial-tou.toml").to_str().unwrap(), &readings, &[]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = quote(
+        example("guangdong-commercial-tou.toml").to_str().unwrap(),
+        &readings,
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let q: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     // 1.02 + 1.275 + 0.60 = 2.895 yuan → 290 fen (half-up)
     assert_eq!(q["total_fen"], 290, "{q}");
-    let kinds: Vec<&str> = q["lines"].as_array().unwrap().iter().map(|l| l["kind"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> = q["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["kind"].as_str().unwrap())
+        .collect();
     assert_eq!(kinds, vec!["peak", "critical_peak", "flat"]);
     assert_eq!(q["apportioned_lines"], serde_json::json!([3]));
 }
@@ -146,8 +193,16 @@ fn quote_applies_the_multiplier_and_plausibility_limit() {
         "time,register\n2026-07-01T00:00:00+08:00,0\n2026-07-01T01:00:00+08:00,1000\n2026-07-01T02:00:00+08:00,90000\n",
     );
     let tariff = example("guangdong-residential-electricity.toml");
-    let out = quote(tariff.to_str().unwrap(), &readings, &["--multiplier", "40", "--max-per-hour", "100000"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = quote(
+        tariff.to_str().unwrap(),
+        &readings,
+        &["--multiplier", "40", "--max-per-hour", "100000"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let q: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(q["quantity"], 40_000);
     assert_eq!(q["notes"][0]["verdict"], "implausible_jump");
@@ -158,7 +213,11 @@ fn malformed_readings_name_the_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
     let tariff = example("guangdong-residential-electricity.toml");
     let tariff = tariff.to_str().unwrap();
-    let bad_register = csv(&dir, "a.csv", "time,register\n2026-07-01T00:00:00+08:00,0\n2026-07-02T00:00:00+08:00,12a\n");
+    let bad_register = csv(
+        &dir,
+        "a.csv",
+        "time,register\n2026-07-01T00:00:00+08:00,0\n2026-07-02T00:00:00+08:00,12a\n",
+    );
     let line = one_error_line(&quote(tariff, &bad_register, &[]));
     assert!(line.contains("line 3, column register: '12a'"), "{line}");
     let bad_time = csv(&dir, "b.csv", "time,register\n2026-07-01 00:00,0\n");
@@ -166,7 +225,10 @@ fn malformed_readings_name_the_line_and_column() {
     assert!(line.contains("line 2, column time"), "{line}");
     let bad_header = csv(&dir, "c.csv", "when,kwh\n2026-07-01T00:00:00+08:00,0\n");
     let line = one_error_line(&quote(tariff, &bad_header, &[]));
-    assert!(line.contains("line 1: the header must be `time,register`"), "{line}");
+    assert!(
+        line.contains("line 1: the header must be `time,register`"),
+        "{line}"
+    );
     let short_row = csv(&dir, "d.csv", "time,register\n2026-07-01T00:00:00+08:00\n");
     let line = one_error_line(&quote(tariff, &short_row, &[]));
     assert!(line.contains("line 2"), "{line}");

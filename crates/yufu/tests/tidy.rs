@@ -51,7 +51,7 @@ fn every_crate_is_in_the_codemap_and_has_a_readme() {
 }
 
 #[test]
-fn the_domain_does_no_io() {
+fn the_domain_and_the_pricing_core_do_no_io() {
     const IO: &[&str] = &[
         "tokio",
         "sqlx",
@@ -63,11 +63,13 @@ fn the_domain_does_no_io() {
         "tower",
         "async-trait",
     ];
-    for dep in normal_dependencies("yufu-domain") {
-        assert!(
-            !IO.contains(&dep.as_str()),
-            "yufu-domain must not depend on {dep}"
-        );
+    for krate in ["yufu-domain", "yufu-tariff"] {
+        for dep in normal_dependencies(krate) {
+            assert!(
+                !IO.contains(&dep.as_str()),
+                "{krate} must not depend on {dep}"
+            );
+        }
     }
 }
 

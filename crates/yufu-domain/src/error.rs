@@ -12,7 +12,7 @@ pub enum DomainError {
     },
     #[error("{field}: {reason}")]
     Invalid { field: &'static str, reason: String },
-    #[error("{field}: unknown value '{value}', expected one of: {expected}")]
+    #[error("{field}: unknown value '{value}', expected one of: {}", expected.trim_end())]
     UnknownVariant {
         field: &'static str,
         value: String,

@@ -167,3 +167,20 @@ fn the_ci_script_runs_the_readme_test_command() {
         ".ci/run must switch the PostgreSQL half on"
     );
 }
+
+#[test]
+fn the_tariff_docs_show_the_shipped_examples() {
+    let docs = read("docs/tariffs.md");
+    for name in [
+        "guangdong-residential-electricity.toml",
+        "guangdong-commercial-tou.toml",
+        "guangzhou-residential-water.toml",
+        "guangzhou-residential-gas.toml",
+    ] {
+        let text = read(&format!("examples/tariffs/{name}"));
+        assert!(
+            docs.contains(&text),
+            "docs/tariffs.md does not show the current examples/tariffs/{name}"
+        );
+    }
+}

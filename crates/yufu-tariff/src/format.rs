@@ -176,16 +176,16 @@ fn build(ctx: &Ctx<'_>, raw: RawTariff) -> Result<Tariff, TariffFileError> {
     let mut versions: Vec<TariffVersion> = Vec::with_capacity(raw.version.len());
     for v in &raw.version {
         let version = build_version(ctx, utility, &tz, v.get_ref())?;
-        if let Some(prev) = versions.last() {
-            if version.effective_date <= prev.effective_date {
-                return Err(ctx.err(
-                    &v.get_ref().effective_from.span(),
-                    format!(
-                        "effective_from {} is not after the previous version's {}; list versions in date order",
-                        version.effective_date, prev.effective_date
-                    ),
-                ));
-            }
+        if let Some(prev) = versions.last()
+            && version.effective_date <= prev.effective_date
+        {
+            return Err(ctx.err(
+                &v.get_ref().effective_from.span(),
+                format!(
+                    "effective_from {} is not after the previous version's {}; list versions in date order",
+                    version.effective_date, prev.effective_date
+                ),
+            ));
         }
         versions.push(version);
     }
@@ -248,13 +248,13 @@ fn build_version(
             ("surcharge", v.surcharge.as_ref().map(Spanned::span)),
         ];
         for (key, span) in present {
-            if let Some(span) = span {
-                if !allowed.contains(&key) {
-                    return Err(ctx.err(
-                        &span,
-                        format!("`{key}` does not belong in a {} version", v.kind.get_ref()),
-                    ));
-                }
+            if let Some(span) = span
+                && !allowed.contains(&key)
+            {
+                return Err(ctx.err(
+                    &span,
+                    format!("`{key}` does not belong in a {} version", v.kind.get_ref()),
+                ));
             }
         }
         Ok(())
@@ -580,14 +580,6 @@ fn tiers(
         bounds,
         prices,
     })
-}
-
-fn show_units(base: u64) -> String {
-    if base % BASE_PER_UNIT == 0 {
-        (base / BASE_PER_UNIT).to_string()
-    } else {
-        format!("{}.{:03}", base / BASE_PER_UNIT, base % BASE_PER_UNIT)
-    }
 }
 
 fn minutes(ctx: &Ctx<'_>, s: &Spanned<String>) -> Result<u16, TariffFileError> {

@@ -66,6 +66,17 @@ impl fmt::Debug for Price {
     }
 }
 
+/// A quantity in base units shown in kWh or m³: `260`, or `12.5` with
+/// up to three decimals.
+pub fn show_units(base: u64) -> String {
+    if base.is_multiple_of(BASE_PER_UNIT) {
+        (base / BASE_PER_UNIT).to_string()
+    } else {
+        let frac = format!("{:03}", base % BASE_PER_UNIT);
+        format!("{}.{}", base / BASE_PER_UNIT, frac.trim_end_matches('0'))
+    }
+}
+
 /// A time-of-use band (时段).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -198,6 +209,10 @@ impl TouSchedule {
 }
 
 /// How consumption is priced.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a tariff holds a handful of versions for its whole life; boxing buys nothing"
+)]
 #[derive(Clone, PartialEq, Eq, Debug, serde::Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Pricing {

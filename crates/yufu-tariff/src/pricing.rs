@@ -558,7 +558,7 @@ impl Pricer {
         ) {
             (Pricing::TimeOfUse { .. }, Some(old), Some(new)) => {
                 let mut q = [0u64; 4];
-                for b in 0..4 {
+                for (b, slot) in q.iter_mut().enumerate() {
                     let Some((adv, _)) = advance(
                         old.0[b],
                         new.0[b],
@@ -571,7 +571,7 @@ impl Pricer {
                             to: new.0[b],
                         });
                     };
-                    q[b] = adv.saturating_mul(u64::from(meter.multiplier));
+                    *slot = adv.saturating_mul(u64::from(meter.multiplier));
                 }
                 Some(q)
             }
@@ -701,7 +701,7 @@ fn apportion(total: u64, segments: &[&Segment]) -> Vec<u64> {
     }
     let durations: Vec<i128> = segments
         .iter()
-        .map(|s| i128::from((s.end - s.start).as_millis().max(0)))
+        .map(|s| (s.end - s.start).as_millis().max(0))
         .collect();
     let whole: i128 = durations.iter().sum();
     if whole == 0 {
@@ -821,18 +821,18 @@ pub fn fixed_charges_due(
     let mut day = tz.to_datetime(from).date();
     let last_day = tz.to_datetime(to).date();
     while day <= last_day {
-        if let Ok(start) = tz.to_timestamp(DateTime::from_parts(day, Time::midnight())) {
-            if start > from && start <= to {
-                if let Some(version) = tariff.version_at(start) {
-                    for charge in &version.fixed_charges {
-                        let falls = match charge.every {
-                            crate::model::FixedEvery::Day => true,
-                            crate::model::FixedEvery::Month => day.day() == 1,
-                        };
-                        if falls {
-                            due.push((day, charge.clone()));
-                        }
-                    }
+        if let Ok(start) = tz.to_timestamp(DateTime::from_parts(day, Time::midnight()))
+            && start > from
+            && start <= to
+            && let Some(version) = tariff.version_at(start)
+        {
+            for charge in &version.fixed_charges {
+                let falls = match charge.every {
+                    crate::model::FixedEvery::Day => true,
+                    crate::model::FixedEvery::Month => day.day() == 1,
+                };
+                if falls {
+                    due.push((day, charge.clone()));
                 }
             }
         }

@@ -59,14 +59,6 @@ fn groups<T: PartialEq>(per_month: &[T; 12]) -> Vec<(String, &T)> {
         .collect()
 }
 
-fn units(base: u64) -> String {
-    if base % BASE_PER_UNIT == 0 {
-        (base / BASE_PER_UNIT).to_string()
-    } else {
-        format!("{}.{:03}", base / BASE_PER_UNIT, base % BASE_PER_UNIT)
-    }
-}
-
 fn describe_tiers(out: &mut String, tiers: &Tiers, unit: &str, adder: bool) {
     let period = match tiers.period.kind {
         PeriodKind::Month => "per month".to_owned(),
@@ -90,8 +82,8 @@ fn describe_tiers(out: &mut String, tiers: &Tiers, unit: &str, adder: bool) {
         let mut lower = 0;
         for (i, price) in tiers.prices.iter().enumerate() {
             let range = match bounds.get(i) {
-                Some(upper) => format!("{}–{} {unit}", units(lower), units(*upper)),
-                None => format!("above {} {unit}", units(lower)),
+                Some(upper) => format!("{}–{} {unit}", show_units(lower), show_units(*upper)),
+                None => format!("above {} {unit}", show_units(lower)),
             };
             let _ = writeln!(
                 out,
@@ -183,7 +175,7 @@ mod tests {
 
     #[test]
     fn month_ranges_group_and_wrap() {
-        assert_eq!(month_ranges(|m| m < 4 || m >= 10), "Jan–Apr, Nov–Dec");
+        assert_eq!(month_ranges(|m| !(4..10).contains(&m)), "Jan–Apr, Nov–Dec");
         assert_eq!(month_ranges(|_| true), "all months");
         assert_eq!(month_ranges(|m| m == 6), "Jul");
     }

@@ -244,6 +244,49 @@ macro_rules! impl_sql_store {
             }
         }
 
+        impl $store {
+            /// The row whose `key_col` equals `key`, mapped, if any.
+            async fn fetch_by<T>(
+                &self,
+                table: &str,
+                cols: &str,
+                key_col: &str,
+                key: String,
+                map: fn(&__sql_helpers::Row) -> $crate::StoreResult<T>,
+            ) -> $crate::StoreResult<Option<T>> {
+                let sql = format!("SELECT {cols} FROM {table} WHERE {key_col} = $1");
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(key)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(__sql_helpers::plain)?;
+                row.as_ref().map(map).transpose()
+            }
+
+            /// One keyset page of the rows whose `parent_col` equals `parent`.
+            async fn list_by<T>(
+                &self,
+                table: &str,
+                cols: &str,
+                parent_col: &str,
+                parent: String,
+                page: &$crate::Page,
+                map: fn(&__sql_helpers::Row) -> $crate::StoreResult<T>,
+            ) -> $crate::StoreResult<Vec<T>> {
+                let sql = format!(
+                    "SELECT {cols} FROM {table} WHERE {parent_col} = $1 AND id > $2 ORDER BY id LIMIT $3"
+                );
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(parent)
+                    .bind(page.after_key())
+                    .bind(i64::from(page.limit()))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(__sql_helpers::plain)?;
+                rows.iter().map(map).collect()
+            }
+        }
+
         #[async_trait::async_trait]
         impl $crate::Store for $store {
             fn backend(&self) -> $crate::Backend {
@@ -286,27 +329,16 @@ macro_rules! impl_sql_store {
                 &self,
                 id: $crate::domain::OrganisationId,
             ) -> $crate::StoreResult<$crate::domain::Organisation> {
-                let sql = format!("SELECT {} FROM organisations WHERE id = $1", __sql_rows::ORGANISATION);
-                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(id.to_string())
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(__sql_helpers::plain)?
-                    .ok_or_else(|| $crate::StoreError::not_found("organisation", id))?;
-                __sql_rows::organisation(&row)
+                self.fetch_by("organisations", __sql_rows::ORGANISATION, "id", id.to_string(), __sql_rows::organisation)
+                    .await?
+                    .ok_or_else(|| $crate::StoreError::not_found("organisation", id))
             }
 
             async fn find_organisation_by_name(
                 &self,
                 name: &$crate::domain::Name,
             ) -> $crate::StoreResult<Option<$crate::domain::Organisation>> {
-                let sql = format!("SELECT {} FROM organisations WHERE name = $1", __sql_rows::ORGANISATION);
-                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(name.as_str())
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(__sql_helpers::plain)?;
-                row.as_ref().map(__sql_rows::organisation).transpose()
+                self.fetch_by("organisations", __sql_rows::ORGANISATION, "name", name.as_str().to_owned(), __sql_rows::organisation).await
             }
 
             async fn list_organisations(
@@ -361,14 +393,9 @@ macro_rules! impl_sql_store {
             }
 
             async fn get_site(&self, id: $crate::domain::SiteId) -> $crate::StoreResult<$crate::domain::Site> {
-                let sql = format!("SELECT {} FROM sites WHERE id = $1", __sql_rows::SITE);
-                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(id.to_string())
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(__sql_helpers::plain)?
-                    .ok_or_else(|| $crate::StoreError::not_found("site", id))?;
-                __sql_rows::site(&row)
+                self.fetch_by("sites", __sql_rows::SITE, "id", id.to_string(), __sql_rows::site)
+                    .await?
+                    .ok_or_else(|| $crate::StoreError::not_found("site", id))
             }
 
             async fn list_sites(
@@ -376,18 +403,7 @@ macro_rules! impl_sql_store {
                 org: $crate::domain::OrganisationId,
                 page: &$crate::Page,
             ) -> $crate::StoreResult<Vec<$crate::domain::Site>> {
-                let sql = format!(
-                    "SELECT {} FROM sites WHERE organisation_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-                    __sql_rows::SITE
-                );
-                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(org.to_string())
-                    .bind(page.after_key())
-                    .bind(i64::from(page.limit()))
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(__sql_helpers::plain)?;
-                rows.iter().map(__sql_rows::site).collect()
+                self.list_by("sites", __sql_rows::SITE, "organisation_id", org.to_string(), page, __sql_rows::site).await
             }
 
             async fn create_building(
@@ -429,14 +445,9 @@ macro_rules! impl_sql_store {
                 &self,
                 id: $crate::domain::BuildingId,
             ) -> $crate::StoreResult<$crate::domain::Building> {
-                let sql = format!("SELECT {} FROM buildings WHERE id = $1", __sql_rows::BUILDING);
-                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(id.to_string())
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(__sql_helpers::plain)?
-                    .ok_or_else(|| $crate::StoreError::not_found("building", id))?;
-                __sql_rows::building(&row)
+                self.fetch_by("buildings", __sql_rows::BUILDING, "id", id.to_string(), __sql_rows::building)
+                    .await?
+                    .ok_or_else(|| $crate::StoreError::not_found("building", id))
             }
 
             async fn list_buildings(
@@ -444,18 +455,7 @@ macro_rules! impl_sql_store {
                 site: $crate::domain::SiteId,
                 page: &$crate::Page,
             ) -> $crate::StoreResult<Vec<$crate::domain::Building>> {
-                let sql = format!(
-                    "SELECT {} FROM buildings WHERE site_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-                    __sql_rows::BUILDING
-                );
-                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(site.to_string())
-                    .bind(page.after_key())
-                    .bind(i64::from(page.limit()))
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(__sql_helpers::plain)?;
-                rows.iter().map(__sql_rows::building).collect()
+                self.list_by("buildings", __sql_rows::BUILDING, "site_id", site.to_string(), page, __sql_rows::building).await
             }
 
             async fn create_unit(&self, new: &$crate::domain::NewUnit) -> $crate::StoreResult<$crate::domain::Unit> {
@@ -493,14 +493,9 @@ macro_rules! impl_sql_store {
             }
 
             async fn get_unit(&self, id: $crate::domain::UnitId) -> $crate::StoreResult<$crate::domain::Unit> {
-                let sql = format!("SELECT {} FROM units WHERE id = $1", __sql_rows::UNIT);
-                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(id.to_string())
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(__sql_helpers::plain)?
-                    .ok_or_else(|| $crate::StoreError::not_found("unit", id))?;
-                __sql_rows::unit(&row)
+                self.fetch_by("units", __sql_rows::UNIT, "id", id.to_string(), __sql_rows::unit)
+                    .await?
+                    .ok_or_else(|| $crate::StoreError::not_found("unit", id))
             }
 
             async fn list_units(
@@ -508,18 +503,7 @@ macro_rules! impl_sql_store {
                 building: $crate::domain::BuildingId,
                 page: &$crate::Page,
             ) -> $crate::StoreResult<Vec<$crate::domain::Unit>> {
-                let sql = format!(
-                    "SELECT {} FROM units WHERE building_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-                    __sql_rows::UNIT
-                );
-                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(building.to_string())
-                    .bind(page.after_key())
-                    .bind(i64::from(page.limit()))
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(__sql_helpers::plain)?;
-                rows.iter().map(__sql_rows::unit).collect()
+                self.list_by("units", __sql_rows::UNIT, "building_id", building.to_string(), page, __sql_rows::unit).await
             }
 
             async fn unit_organisation(
@@ -584,14 +568,9 @@ macro_rules! impl_sql_store {
                 &self,
                 id: $crate::domain::CustomerId,
             ) -> $crate::StoreResult<$crate::domain::Customer> {
-                let sql = format!("SELECT {} FROM customers WHERE id = $1", __sql_rows::CUSTOMER);
-                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(id.to_string())
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(__sql_helpers::plain)?
-                    .ok_or_else(|| $crate::StoreError::not_found("customer", id))?;
-                __sql_rows::customer(&row)
+                self.fetch_by("customers", __sql_rows::CUSTOMER, "id", id.to_string(), __sql_rows::customer)
+                    .await?
+                    .ok_or_else(|| $crate::StoreError::not_found("customer", id))
             }
 
             async fn list_customers(
@@ -599,18 +578,7 @@ macro_rules! impl_sql_store {
                 org: $crate::domain::OrganisationId,
                 page: &$crate::Page,
             ) -> $crate::StoreResult<Vec<$crate::domain::Customer>> {
-                let sql = format!(
-                    "SELECT {} FROM customers WHERE organisation_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-                    __sql_rows::CUSTOMER
-                );
-                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(org.to_string())
-                    .bind(page.after_key())
-                    .bind(i64::from(page.limit()))
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(__sql_helpers::plain)?;
-                rows.iter().map(__sql_rows::customer).collect()
+                self.list_by("customers", __sql_rows::CUSTOMER, "organisation_id", org.to_string(), page, __sql_rows::customer).await
             }
 
             async fn create_account(
@@ -678,14 +646,9 @@ macro_rules! impl_sql_store {
                 &self,
                 id: $crate::domain::AccountId,
             ) -> $crate::StoreResult<$crate::domain::Account> {
-                let sql = format!("SELECT {} FROM accounts WHERE id = $1", __sql_rows::ACCOUNT);
-                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(id.to_string())
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(__sql_helpers::plain)?
-                    .ok_or_else(|| $crate::StoreError::not_found("account", id))?;
-                __sql_rows::account(&row)
+                self.fetch_by("accounts", __sql_rows::ACCOUNT, "id", id.to_string(), __sql_rows::account)
+                    .await?
+                    .ok_or_else(|| $crate::StoreError::not_found("account", id))
             }
 
             async fn find_account_by_number(
@@ -711,18 +674,7 @@ macro_rules! impl_sql_store {
                 org: $crate::domain::OrganisationId,
                 page: &$crate::Page,
             ) -> $crate::StoreResult<Vec<$crate::domain::Account>> {
-                let sql = format!(
-                    "SELECT {} FROM accounts WHERE organisation_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-                    __sql_rows::ACCOUNT
-                );
-                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(org.to_string())
-                    .bind(page.after_key())
-                    .bind(i64::from(page.limit()))
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(__sql_helpers::plain)?;
-                rows.iter().map(__sql_rows::account).collect()
+                self.list_by("accounts", __sql_rows::ACCOUNT, "organisation_id", org.to_string(), page, __sql_rows::account).await
             }
 
             async fn create_meter(&self, new: &$crate::domain::NewMeter) -> $crate::StoreResult<$crate::domain::Meter> {
@@ -771,14 +723,9 @@ macro_rules! impl_sql_store {
             }
 
             async fn get_meter(&self, id: $crate::domain::MeterId) -> $crate::StoreResult<$crate::domain::Meter> {
-                let sql = format!("SELECT {} FROM meters WHERE id = $1", __sql_rows::METER);
-                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(id.to_string())
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(__sql_helpers::plain)?
-                    .ok_or_else(|| $crate::StoreError::not_found("meter", id))?;
-                __sql_rows::meter(&row)
+                self.fetch_by("meters", __sql_rows::METER, "id", id.to_string(), __sql_rows::meter)
+                    .await?
+                    .ok_or_else(|| $crate::StoreError::not_found("meter", id))
             }
 
             async fn find_meter_by_serial(
@@ -949,13 +896,7 @@ macro_rules! impl_sql_store {
                 &self,
                 username: &$crate::domain::Username,
             ) -> $crate::StoreResult<Option<$crate::domain::StaffUser>> {
-                let sql = format!("SELECT {} FROM staff_users WHERE username = $1", __sql_rows::STAFF_USER);
-                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(username.as_str())
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(__sql_helpers::plain)?;
-                row.as_ref().map(__sql_rows::staff_user).transpose()
+                self.fetch_by("staff_users", __sql_rows::STAFF_USER, "username", username.as_str().to_owned(), __sql_rows::staff_user).await
             }
 
             async fn set_staff_password(

@@ -1,7 +1,10 @@
 #![doc = include_str!("../README.md")]
 
+pub mod balance;
+pub mod command;
 mod error;
 mod ids;
+pub mod ledger;
 mod model;
 mod money;
 mod personal;

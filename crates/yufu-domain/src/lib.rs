@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod apportion;
 pub mod balance;
 pub mod command;
 mod error;

@@ -64,7 +64,7 @@ impl BalancePolicy {
     }
 
     /// How many warning levels `balance` is below.
-    fn below(&self, balance: Fen) -> usize {
+    pub fn levels_below(&self, balance: Fen) -> usize {
         self.warnings.iter().filter(|w| balance < **w).count()
     }
 }
@@ -194,7 +194,7 @@ pub fn apply(
     at: Timestamp,
 ) -> (AccountRules, Vec<Effect>) {
     let mut effects = Vec::new();
-    let below = policy.below(balance);
+    let below = policy.levels_below(balance);
     for level in policy.warnings.iter().take(below).skip(rules.warned) {
         effects.push(Effect::Warning {
             level: *level,

@@ -1,0 +1,635 @@
+#![doc = include_str!("../README.md")]
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use yufu_domain::balance::{self, AccountRules, BalancePolicy, Effect, ProtectedWindows, Supply};
+use yufu_domain::command::{Admission, Command, CommandKind, RetryPolicy, admit};
+use yufu_domain::ledger::{Cause, EntryKind, NewLedgerEntry};
+use yufu_domain::{AccountId, DomainError, Fen, MeterId, Utility};
+use yufu_tariff::{BillingState, MeterParams, Pricer, RateRegisters, Reading, Tariff, Verdict};
+
+/// Readings remembered per meter to recognise replays of recent ones (older
+/// replays are caught by the store's unique (meter, instant) key).
+pub const RECENT_READINGS: usize = 16;
+
+/// A meter as the engine needs it.
+#[derive(Clone, Debug)]
+pub struct MeterSetup {
+    pub id: MeterId,
+    pub account: AccountId,
+    pub utility: Utility,
+    pub params: MeterParams,
+    /// The id of a tariff added with [`Engine::add_tariff`].
+    pub tariff: String,
+    /// The meter's billing state (from the last checkpoint; default for a new meter).
+    pub billing: BillingState,
+}
+
+/// An account as the engine needs it.
+#[derive(Clone, Debug)]
+pub struct AccountSetup {
+    pub id: AccountId,
+    /// The balance so far: the sum of the entries already posted.
+    pub balance: Fen,
+    /// The last entry sequence number posted (0 for none).
+    pub last_seq: u64,
+    pub policy: BalancePolicy,
+    /// The key of a site added with [`Engine::add_site`].
+    pub site: String,
+    /// The supply state as last recorded (`Supply::On` for a new account).
+    pub supply: Supply,
+}
+
+/// An entry the engine posted: append it to the ledger.
+#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize)]
+pub struct LedgerEntry {
+    pub account: AccountId,
+    /// 1, 2, 3… per account: gap-free, so a lost entry is visible.
+    pub seq: u64,
+    pub kind: EntryKind,
+    pub amount: Fen,
+    pub cause: Cause,
+    pub idempotency_key: String,
+    pub at: Timestamp,
+    pub balance_after: Fen,
+}
+
+/// A message for the customer or staff, for the outbox.
+#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Notification {
+    LowBalance {
+        account: AccountId,
+        level: Fen,
+        balance: Fen,
+    },
+    CutoffScheduled {
+        account: AccountId,
+        at: Timestamp,
+    },
+    CutoffCancelled {
+        account: AccountId,
+    },
+    Recharged {
+        account: AccountId,
+        amount: Fen,
+        balance: Fen,
+    },
+}
+
+/// Something for staff to look at.
+#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize)]
+pub struct Alarm {
+    pub meter: MeterId,
+    /// The verdict that raised it, e.g. `negative_delta`.
+    pub kind: &'static str,
+    pub detail: String,
+}
+
+/// A command to put in the meter's durable queue.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct QueuedCommand {
+    pub meter: MeterId,
+    pub command: Command,
+    /// A still-queued opposite command it replaced, if any.
+    pub superseded: Option<CommandKind>,
+}
+
+/// The answer for a reading's sender.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum ReadingResult {
+    /// Stored with its verdict (billed, or kept unbilled and flagged).
+    Accepted(Verdict),
+    /// Seen before: nothing changes.
+    Duplicate,
+    /// Not stored, with the reason.
+    Rejected(String),
+}
+
+/// What one call changed; the caller makes it durable, then answers.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct Outcome {
+    pub entries: Vec<LedgerEntry>,
+    pub notifications: Vec<Notification>,
+    pub alarms: Vec<Alarm>,
+    pub commands: Vec<QueuedCommand>,
+}
+
+/// A reading as it arrives from any source.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct ReadingIn {
+    pub meter: MeterId,
+    pub at: Timestamp,
+    pub register: u64,
+    pub rates: Option<RateRegisters>,
+}
+
+/// A recharge request; `key` is the caller's idempotency key.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct RechargeIn {
+    pub account: AccountId,
+    pub amount: Fen,
+    pub channel: String,
+    pub reference: String,
+    pub key: String,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+pub enum RechargeError {
+    #[error("account {0} is not known to the engine")]
+    UnknownAccount(AccountId),
+    #[error("idempotency key '{0}' was used for a different request")]
+    KeyReused(String),
+    #[error(transparent)]
+    Invalid(#[from] DomainError),
+}
+
+/// A recharge's result: the entry, and whether this was a replay.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Recharged {
+    pub entry: LedgerEntry,
+    /// True when the key was seen before with the same request: nothing new
+    /// was credited and `entry` is the original.
+    pub replay: bool,
+    pub outcome: Outcome,
+}
+
+#[derive(Clone, Debug)]
+pub enum SetupError {
+    UnknownTariff(String),
+    UnknownSite(String),
+    UnknownAccount(AccountId),
+    UtilityMismatch { meter: Utility, tariff: Utility },
+}
+
+impl std::fmt::Display for SetupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SetupError::UnknownTariff(t) => write!(f, "tariff '{t}' is not loaded"),
+            SetupError::UnknownSite(s) => write!(f, "site '{s}' is not loaded"),
+            SetupError::UnknownAccount(a) => write!(f, "account {a} is not loaded"),
+            SetupError::UtilityMismatch { meter, tariff } => {
+                write!(f, "a {meter} meter cannot use a {tariff} tariff")
+            }
+        }
+    }
+}
+
+impl std::error::Error for SetupError {}
+
+struct MeterSlot {
+    account: AccountId,
+    utility: Utility,
+    params: MeterParams,
+    tariff: String,
+    billing: BillingState,
+    recent: VecDeque<(Timestamp, u64)>,
+    commands: Vec<Command>,
+}
+
+struct AccountSlot {
+    balance: Fen,
+    last_seq: u64,
+    policy: BalancePolicy,
+    site: String,
+    rules: AccountRules,
+    meters: Vec<MeterId>,
+}
+
+struct RechargeRecord {
+    request: RechargeIn,
+    entry: LedgerEntry,
+}
+
+/// The single-writer state of the prepaid engine.
+pub struct Engine {
+    tariffs: HashMap<String, Pricer>,
+    sites: HashMap<String, (ProtectedWindows, TimeZone)>,
+    meters: HashMap<MeterId, MeterSlot>,
+    accounts: HashMap<AccountId, AccountSlot>,
+    recharges: HashMap<(AccountId, String), RechargeRecord>,
+    /// Accounts whose cut-off waits for a protected window to end.
+    deferred: HashSet<AccountId>,
+    retry: RetryPolicy,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("tariffs", &self.tariffs.len())
+            .field("meters", &self.meters.len())
+            .field("accounts", &self.accounts.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    pub fn new(retry: RetryPolicy) -> Self {
+        Self {
+            tariffs: HashMap::new(),
+            sites: HashMap::new(),
+            meters: HashMap::new(),
+            accounts: HashMap::new(),
+            recharges: HashMap::new(),
+            deferred: HashSet::new(),
+            retry,
+        }
+    }
+
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
+    }
+
+    pub fn add_tariff(&mut self, tariff: Tariff) {
+        self.tariffs.insert(tariff.id.clone(), Pricer::new(tariff));
+    }
+
+    pub fn add_site(&mut self, key: impl Into<String>, windows: ProtectedWindows, tz: TimeZone) {
+        self.sites.insert(key.into(), (windows, tz));
+    }
+
+    pub fn add_account(&mut self, a: AccountSetup) -> Result<(), SetupError> {
+        if !self.sites.contains_key(&a.site) {
+            return Err(SetupError::UnknownSite(a.site));
+        }
+        // Warnings already crossed at this balance were given before; only a
+        // new crossing notifies.
+        let rules = AccountRules {
+            balance: a.balance,
+            warned: a.policy.levels_below(a.balance),
+            supply: a.supply,
+        };
+        if matches!(a.supply, Supply::CutPending { .. }) {
+            self.deferred.insert(a.id);
+        }
+        self.accounts.insert(
+            a.id,
+            AccountSlot {
+                balance: a.balance,
+                last_seq: a.last_seq,
+                policy: a.policy,
+                site: a.site,
+                rules,
+                meters: Vec::new(),
+            },
+        );
+        Ok(())
+    }
+
+    pub fn add_meter(&mut self, m: MeterSetup) -> Result<(), SetupError> {
+        let pricer = self
+            .tariffs
+            .get(&m.tariff)
+            .ok_or_else(|| SetupError::UnknownTariff(m.tariff.clone()))?;
+        if pricer.tariff().utility != m.utility {
+            return Err(SetupError::UtilityMismatch {
+                meter: m.utility,
+                tariff: pricer.tariff().utility,
+            });
+        }
+        let account = self
+            .accounts
+            .get_mut(&m.account)
+            .ok_or(SetupError::UnknownAccount(m.account))?;
+        account.meters.push(m.id);
+        self.meters.insert(
+            m.id,
+            MeterSlot {
+                account: m.account,
+                utility: m.utility,
+                params: m.params,
+                tariff: m.tariff,
+                billing: m.billing,
+                recent: VecDeque::with_capacity(RECENT_READINGS),
+                commands: Vec::new(),
+            },
+        );
+        Ok(())
+    }
+
+    pub fn balance(&self, account: AccountId) -> Option<Fen> {
+        self.accounts.get(&account).map(|a| a.balance)
+    }
+
+    pub fn supply(&self, account: AccountId) -> Option<Supply> {
+        self.accounts.get(&account).map(|a| a.rules.supply)
+    }
+
+    pub fn billing_state(&self, meter: MeterId) -> Option<BillingState> {
+        self.meters.get(&meter).map(|m| m.billing)
+    }
+
+    /// The meter's commands still in play.
+    pub fn pending_commands(&self, meter: MeterId) -> Vec<Command> {
+        self.meters
+            .get(&meter)
+            .map(|m| {
+                m.commands
+                    .iter()
+                    .filter(|c| c.state.is_pending())
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Prices and posts one reading.
+    pub fn ingest(&mut self, r: &ReadingIn, now: Timestamp) -> (ReadingResult, Outcome) {
+        let mut out = Outcome::default();
+        let Some(meter) = self.meters.get_mut(&r.meter) else {
+            return (
+                ReadingResult::Rejected(format!("meter {} is not known to the engine", r.meter)),
+                out,
+            );
+        };
+        if let Some((_, register)) = meter.recent.iter().find(|(at, _)| *at == r.at) {
+            return if *register == r.register {
+                (ReadingResult::Duplicate, out)
+            } else {
+                out.alarms.push(Alarm {
+                    meter: r.meter,
+                    kind: "conflict",
+                    detail: format!(
+                        "register {} at {} differs from the stored {register}",
+                        r.register, r.at
+                    ),
+                });
+                (
+                    ReadingResult::Rejected(format!(
+                        "a different value for {} is already stored",
+                        r.at
+                    )),
+                    out,
+                )
+            };
+        }
+        let Some(pricer) = self.tariffs.get(&meter.tariff) else {
+            return (
+                ReadingResult::Rejected(format!("tariff '{}' is not loaded", meter.tariff)),
+                out,
+            );
+        };
+        let reading = Reading {
+            at: r.at,
+            register: r.register,
+            rates: r.rates,
+            approved: false,
+        };
+        let priced = pricer.price(&meter.params, &meter.billing, &reading);
+        let result = match &priced.verdict {
+            Verdict::Duplicate => return (ReadingResult::Duplicate, out),
+            v @ (Verdict::Conflict { .. } | Verdict::RegisterOutOfRange { .. }) => {
+                out.alarms.push(Alarm {
+                    meter: r.meter,
+                    kind: verdict_name(v),
+                    detail: v.explain(),
+                });
+                return (ReadingResult::Rejected(v.explain()), out);
+            }
+            v @ (Verdict::NegativeDelta { .. }
+            | Verdict::ImplausibleJump { .. }
+            | Verdict::NoTariff { .. }
+            | Verdict::GapTooLong { .. }
+            | Verdict::OutOfOrder { .. }) => {
+                out.alarms.push(Alarm {
+                    meter: r.meter,
+                    kind: verdict_name(v),
+                    detail: v.explain(),
+                });
+                ReadingResult::Accepted(v.clone())
+            }
+            v @ (Verdict::Opening | Verdict::Billed(_)) => ReadingResult::Accepted(v.clone()),
+        };
+        meter.billing = priced.state;
+        if meter.recent.len() == RECENT_READINGS {
+            meter.recent.pop_front();
+        }
+        meter.recent.push_back((r.at, r.register));
+        let account_id = meter.account;
+        if let Verdict::Billed(charge) = &priced.verdict
+            && charge.total_fen != 0
+        {
+            let key = format!("reading:{}:{}", r.meter, r.at.as_millisecond());
+            let cause = Cause::Reading {
+                meter_id: r.meter,
+                at: r.at,
+            };
+            if let Some(entry) = self.post(
+                account_id,
+                EntryKind::Consumption,
+                Fen(-charge.total_fen),
+                cause,
+                key,
+                r.at,
+            ) {
+                out.entries.push(entry);
+            }
+            self.apply_rules(account_id, now, &mut out);
+        }
+        (result, out)
+    }
+
+    /// Credits a recharge once per idempotency key.
+    pub fn recharge(
+        &mut self,
+        req: RechargeIn,
+        now: Timestamp,
+    ) -> Result<Recharged, RechargeError> {
+        if !self.accounts.contains_key(&req.account) {
+            return Err(RechargeError::UnknownAccount(req.account));
+        }
+        let slot = (req.account, req.key.clone());
+        if let Some(done) = self.recharges.get(&slot) {
+            return if done.request == req {
+                Ok(Recharged {
+                    entry: done.entry.clone(),
+                    replay: true,
+                    outcome: Outcome::default(),
+                })
+            } else {
+                Err(RechargeError::KeyReused(req.key))
+            };
+        }
+        let cause = Cause::Payment {
+            channel: req.channel.clone(),
+            reference: req.reference.clone(),
+        };
+        let new = NewLedgerEntry::new(
+            req.account,
+            EntryKind::Recharge,
+            req.amount,
+            cause,
+            format!("recharge:{}", req.key),
+            now,
+        )?;
+        let mut out = Outcome::default();
+        let entry = self
+            .post(
+                new.account_id,
+                new.kind,
+                new.amount,
+                new.cause,
+                new.idempotency_key,
+                new.at,
+            )
+            .ok_or_else(|| DomainError::invalid("amount", "the balance would overflow"))?;
+        out.entries.push(entry.clone());
+        out.notifications.push(Notification::Recharged {
+            account: req.account,
+            amount: req.amount,
+            balance: entry.balance_after,
+        });
+        self.apply_rules(req.account, now, &mut out);
+        self.recharges.insert(
+            slot,
+            RechargeRecord {
+                request: req,
+                entry: entry.clone(),
+            },
+        );
+        Ok(Recharged {
+            entry,
+            replay: false,
+            outcome: out,
+        })
+    }
+
+    /// Lets time pass: carries out cut-offs whose protected window has ended.
+    pub fn tick(&mut self, now: Timestamp) -> Outcome {
+        let mut out = Outcome::default();
+        let due: Vec<AccountId> = self.deferred.iter().copied().collect();
+        for account in due {
+            self.apply_rules(account, now, &mut out);
+        }
+        out
+    }
+
+    fn post(
+        &mut self,
+        account: AccountId,
+        kind: EntryKind,
+        amount: Fen,
+        cause: Cause,
+        key: String,
+        at: Timestamp,
+    ) -> Option<LedgerEntry> {
+        let slot = self.accounts.get_mut(&account)?;
+        let balance_after = slot.balance.checked_add(amount)?;
+        slot.balance = balance_after;
+        slot.last_seq += 1;
+        Some(LedgerEntry {
+            account,
+            seq: slot.last_seq,
+            kind,
+            amount,
+            cause,
+            idempotency_key: key,
+            at,
+            balance_after,
+        })
+    }
+
+    fn apply_rules(&mut self, account: AccountId, now: Timestamp, out: &mut Outcome) {
+        let Some(slot) = self.accounts.get_mut(&account) else {
+            return;
+        };
+        let Some((windows, tz)) = self.sites.get(&slot.site) else {
+            return;
+        };
+        let (rules, effects) =
+            balance::apply(&slot.policy, windows, tz, slot.rules, slot.balance, now);
+        slot.rules = rules;
+        if matches!(rules.supply, Supply::CutPending { .. }) {
+            self.deferred.insert(account);
+        } else {
+            self.deferred.remove(&account);
+        }
+        let meters = slot.meters.clone();
+        for effect in effects {
+            match effect {
+                Effect::Warning { level, balance } => {
+                    out.notifications.push(Notification::LowBalance {
+                        account,
+                        level,
+                        balance,
+                    });
+                }
+                Effect::CutoffScheduled { at } => out
+                    .notifications
+                    .push(Notification::CutoffScheduled { account, at }),
+                Effect::CutoffCancelled => out
+                    .notifications
+                    .push(Notification::CutoffCancelled { account }),
+                Effect::Cutoff => self.command_all(
+                    &meters,
+                    CommandKind::cutoff_for,
+                    "credit exhausted",
+                    now,
+                    out,
+                ),
+                Effect::Reconnect => {
+                    self.command_all(
+                        &meters,
+                        CommandKind::reconnect_for,
+                        "credit restored",
+                        now,
+                        out,
+                    );
+                }
+            }
+        }
+    }
+
+    fn command_all(
+        &mut self,
+        meters: &[MeterId],
+        kind_for: fn(Utility) -> CommandKind,
+        reason: &str,
+        now: Timestamp,
+        out: &mut Outcome,
+    ) {
+        for id in meters {
+            let Some(meter) = self.meters.get_mut(id) else {
+                continue;
+            };
+            let kind = kind_for(meter.utility);
+            // Finished commands need not be kept for admission.
+            meter.commands.retain(|c| c.state.is_pending());
+            let superseded = match admit(&meter.commands, kind) {
+                Admission::AlreadyPending(_) => continue,
+                Admission::Queue => None,
+                Admission::Supersede(i) => {
+                    let old = meter.commands[i].kind;
+                    if meter.commands[i].supersede(now, kind).is_err() {
+                        continue;
+                    }
+                    Some(old)
+                }
+            };
+            let command = Command::queue(kind, now, reason);
+            meter.commands.push(command.clone());
+            out.commands.push(QueuedCommand {
+                meter: *id,
+                command,
+                superseded,
+            });
+        }
+    }
+}
+
+fn verdict_name(v: &Verdict) -> &'static str {
+    match v {
+        Verdict::Billed(_) => "billed",
+        Verdict::Opening => "opening",
+        Verdict::Duplicate => "duplicate",
+        Verdict::Conflict { .. } => "conflict",
+        Verdict::OutOfOrder { .. } => "out_of_order",
+        Verdict::NegativeDelta { .. } => "negative_delta",
+        Verdict::ImplausibleJump { .. } => "implausible_jump",
+        Verdict::RegisterOutOfRange { .. } => "register_out_of_range",
+        Verdict::NoTariff { .. } => "no_tariff",
+        Verdict::GapTooLong { .. } => "gap_too_long",
+    }
+}

@@ -9,6 +9,14 @@ use yufu_store::StoreError;
 pub enum WebError {
     #[error("not found")]
     NotFound,
+    /// The request is malformed (unparsable JSON, a bad query string).
+    #[error("{0}")]
+    BadRequest(String),
+    /// A value breaks a domain rule.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Forbidden(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -25,6 +33,9 @@ impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         let (status, code, message) = match &self {
             WebError::NotFound => (StatusCode::NOT_FOUND, "not_found", self.to_string()),
+            WebError::BadRequest(m) => (StatusCode::BAD_REQUEST, "bad_request", m.clone()),
+            WebError::Invalid(m) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid", m.clone()),
+            WebError::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m.clone()),
             WebError::Store(StoreError::NotFound { .. }) => {
                 (StatusCode::NOT_FOUND, "not_found", self.to_string())
             }
@@ -54,5 +65,11 @@ impl IntoResponse for WebError {
             }
         };
         (status, Json(ErrorBody { code, message })).into_response()
+    }
+}
+
+impl From<yufu_domain::DomainError> for WebError {
+    fn from(e: yufu_domain::DomainError) -> Self {
+        WebError::Invalid(e.to_string())
     }
 }

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod api;
 mod error;
 mod landing;
 mod metrics_layer;
@@ -39,19 +40,24 @@ pub struct AppState {
     ),
     tags(
         (name = "ops", description = "Health, readiness and metrics for operators and orchestrators"),
-        (name = "meta", description = "About this server")
+        (name = "meta", description = "About this server"),
+        (name = "data", description = "Organisations, sites, buildings, units, customers, accounts and meters (loopback clients only until access control lands)")
     )
 )]
 struct ApiDoc;
 
 /// The API routes with their OpenAPI description, split apart.
 fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (ops, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(utoipa_axum::routes!(routes::healthz))
         .routes(utoipa_axum::routes!(routes::readyz))
         .routes(utoipa_axum::routes!(routes::metrics))
         .routes(utoipa_axum::routes!(routes::version))
-        .split_for_parts()
+        .split_for_parts();
+    let (data, data_doc) = api::routes().split_for_parts();
+    doc.merge(data_doc);
+    let data = data.route_layer(axum::middleware::from_fn(api::local_only));
+    (ops.merge(data), doc)
 }
 
 /// The OpenAPI document, as served at [`OPENAPI_PATH`].
@@ -82,7 +88,11 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    // The peer address lets the data API refuse clients from the network.
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

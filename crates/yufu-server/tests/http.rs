@@ -101,7 +101,17 @@ async fn health_readiness_metrics_and_docs() {
         "{}",
         doc["openapi"]
     );
-    for path in ["/healthz", "/readyz", "/metrics", "/api/v1/version"] {
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/api/v1/version",
+        "/api/v1/sites/{id}",
+        "/api/v1/meters/{id}",
+        "/api/v1/customers/{id}",
+        "/api/v1/accounts/{id}",
+        "/api/v1/organisations/{id}/meters",
+    ] {
         assert!(
             doc["paths"][path]["get"].is_object(),
             "{path} missing from the OpenAPI document"

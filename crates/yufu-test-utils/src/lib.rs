@@ -30,13 +30,33 @@ pub fn http_get(
     path: &str,
     extra_headers: &[(&str, &str)],
 ) -> io::Result<HttpResponse> {
+    http_request(addr, "GET", path, extra_headers, None)
+}
+
+/// Any method, with an optional JSON body.
+pub fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    extra_headers: &[(&str, &str)],
+    json: Option<&str>,
+) -> io::Result<HttpResponse> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (k, v) in extra_headers {
         request.push_str(&format!("{k}: {v}\r\n"));
     }
+    if let Some(body) = json {
+        request.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
     request.push_str("\r\n");
+    if let Some(body) = json {
+        request.push_str(body);
+    }
     stream.write_all(request.as_bytes())?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;

@@ -1,0 +1,271 @@
+//! The `/api/v1` data resources over a real socket, on SQLite (and on
+//! PostgreSQL when `YUFU_TEST_DATABASE_URL` is set).
+#![allow(clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use yufu_server::AppState;
+use yufu_store_contract::TestDb;
+use yufu_test_utils::http_request;
+
+struct Api {
+    addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    db: TestDb,
+}
+
+impl Api {
+    async fn start(db: TestDb) -> Api {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let state = AppState {
+            store: db.shared(),
+            version: "test",
+        };
+        let task = tokio::spawn(yufu_server::serve(listener, state, async {
+            let _ = stopped.await;
+        }));
+        Api {
+            addr,
+            stop,
+            task,
+            db,
+        }
+    }
+
+    /// Sends a request; returns the status and the JSON body.
+    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let (addr, method, path) = (self.addr, method.to_owned(), path.to_owned());
+        let body = body.map(|b| b.to_string());
+        let r = tokio::task::spawn_blocking(move || {
+            http_request(addr, &method, &path, &[], body.as_deref()).unwrap()
+        })
+        .await
+        .unwrap();
+        let json = serde_json::from_str(&r.body).unwrap_or(Value::String(r.body.clone()));
+        (r.status, json)
+    }
+
+    async fn created(&self, path: &str, body: Value) -> Value {
+        let (status, out) = self.call("POST", path, Some(body)).await;
+        assert_eq!(status, 201, "POST {path}: {out}");
+        out
+    }
+
+    async fn stop(self) {
+        self.stop.send(()).unwrap();
+        self.task.await.unwrap().unwrap();
+        self.db.finish().await;
+    }
+}
+
+async fn the_data_model_over_http(db: TestDb) {
+    let api = Api::start(db).await;
+    let org = api
+        .created("/api/v1/organisations", json!({ "name": "广州演示物业" }))
+        .await;
+    let org_id = org["id"].as_str().unwrap();
+    let site = api
+        .created("/api/v1/sites", json!({ "organisation_id": org_id, "code": "GZ-TH01", "name": "天河园区", "city": "广州" }))
+        .await;
+    assert_eq!(site["timezone"], "Asia/Shanghai");
+    let site_id = site["id"].as_str().unwrap();
+    let (status, got) = api
+        .call("GET", &format!("/api/v1/sites/{site_id}"), None)
+        .await;
+    assert_eq!((status, &got), (200, &site));
+    let building = api
+        .created(
+            "/api/v1/buildings",
+            json!({ "site_id": site_id, "code": "A", "name": "A栋", "floors": 6 }),
+        )
+        .await;
+    let unit = api
+        .created(
+            "/api/v1/units",
+            json!({ "building_id": building["id"], "code": "A-101", "floor": 1, "kind": "residential", "area_sqm": "89.5" }),
+        )
+        .await;
+    assert_eq!(unit["area_sqm"], "89.50");
+
+    let customer = api
+        .created(
+            "/api/v1/customers",
+            json!({ "organisation_id": org_id, "kind": "person", "name": "陈小明", "phone": "13800138000", "id_number": "44010619900101123X" }),
+        )
+        .await;
+    assert_eq!(customer["name"], "陈**", "personal data is masked");
+    assert_eq!(customer["phone"], "138****8000");
+    assert_eq!(customer["id_number"], "4401**********123X");
+    let account = api
+        .created(
+            "/api/v1/accounts",
+            json!({ "organisation_id": org_id, "number": "GZ000001", "customer_id": customer["id"], "class": "residential" }),
+        )
+        .await;
+    assert_eq!(account["balance_fen"], 0);
+
+    let meter = api
+        .created(
+            "/api/v1/meters",
+            json!({ "organisation_id": org_id, "serial": "e-gz-000001", "utility": "electricity", "model": "DDZY1102",
+                    "protocol": "dlt645_2007", "comm_address": "000000100001" }),
+        )
+        .await;
+    assert_eq!(
+        (
+            meter["serial"].as_str(),
+            meter["status"].as_str(),
+            meter["multiplier"].as_u64()
+        ),
+        (Some("E-GZ-000001"), Some("in_stock"), Some(1))
+    );
+    let meter_id = meter["id"].as_str().unwrap();
+    let (status, linked) = api
+        .call(
+            "PUT",
+            &format!("/api/v1/meters/{meter_id}/assignment"),
+            Some(json!({ "unit_id": unit["id"], "account_id": account["id"] })),
+        )
+        .await;
+    assert_eq!(status, 200, "{linked}");
+    assert_eq!(linked["account_id"], account["id"]);
+    let (_, list) = api
+        .call(
+            "GET",
+            &format!("/api/v1/organisations/{org_id}/meters?utility=electricity"),
+            None,
+        )
+        .await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    let (_, none) = api
+        .call(
+            "GET",
+            &format!("/api/v1/organisations/{org_id}/meters?utility=water"),
+            None,
+        )
+        .await;
+    assert!(none["items"].as_array().unwrap().is_empty());
+
+    // Errors: each a JSON body with a code, and the right status.
+    let (status, e) = api
+        .call("POST", "/api/v1/meters", Some(json!({ "organisation_id": org_id, "serial": "E-GZ-000001", "utility": "electricity",
+            "model": "X", "protocol": "dlt645_2007", "comm_address": "000000100002" })))
+        .await;
+    assert_eq!((status, e["code"].as_str()), (409, Some("conflict")), "{e}");
+    let (status, e) = api
+        .call(
+            "POST",
+            "/api/v1/meters",
+            Some(
+                json!({ "organisation_id": org_id, "serial": "W1", "utility": "water",
+            "model": "X", "protocol": "dlt645_2007", "comm_address": "000000100002" }),
+            ),
+        )
+        .await;
+    assert_eq!((status, e["code"].as_str()), (422, Some("invalid")), "{e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not serve water"),
+        "{e}"
+    );
+    let (status, e) = api.call("POST", "/api/v1/units", Some(json!({ "building_id": building["id"], "code": "A-102", "floor": 1, "kind": "castle", "area_sqm": "1" }))).await;
+    assert_eq!(status, 422, "{e}");
+    let (status, e) = api.call("POST", "/api/v1/sites", Some(json!({ "organisation_id": org_id, "code": "X", "name": "n", "city": "c", "colour": "red" }))).await;
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (422, Some("invalid")),
+        "unknown fields are refused: {e}"
+    );
+    let (status, e) = api
+        .call(
+            "POST",
+            "/api/v1/sites",
+            Some(Value::String("{not json".into())),
+        )
+        .await;
+    assert!(status == 400 || status == 422, "{status} {e}");
+    let (status, e) = api.call("GET", "/api/v1/meters/not-an-id", None).await;
+    assert_eq!((status, e["code"].as_str()), (422, Some("invalid")), "{e}");
+    let (status, e) = api
+        .call(
+            "GET",
+            "/api/v1/meters/01a20dd2-7146-7037-ae9a-4b351c13497e",
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (404, Some("not_found")),
+        "{e}"
+    );
+    let (status, e) = api
+        .call(
+            "PUT",
+            &format!("/api/v1/meters/{meter_id}/assignment"),
+            Some(json!({ "unit_id": "01a20dd2-7146-7037-ae9a-4b351c13497e" })),
+        )
+        .await;
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (422, Some("invalid_reference")),
+        "{e}"
+    );
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_data_model_over_http_on_sqlite() {
+    the_data_model_over_http(TestDb::sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_data_model_over_http_on_postgres() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    the_data_model_over_http(db).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_page_through_everything_once() {
+    let api = Api::start(TestDb::sqlite().await).await;
+    let org = api
+        .created("/api/v1/organisations", json!({ "name": "O" }))
+        .await;
+    let org_id = org["id"].as_str().unwrap();
+    for i in 0..5 {
+        api.created(
+            "/api/v1/sites",
+            json!({ "organisation_id": org_id, "code": format!("S{i}"), "name": "n", "city": "c" }),
+        )
+        .await;
+    }
+    let mut seen = Vec::new();
+    let mut path = format!("/api/v1/organisations/{org_id}/sites?limit=2");
+    loop {
+        let (status, page) = api.call("GET", &path, None).await;
+        assert_eq!(status, 200, "{page}");
+        seen.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["code"].as_str().unwrap().to_owned()),
+        );
+        match page["next_after"].as_str() {
+            Some(after) => {
+                path = format!("/api/v1/organisations/{org_id}/sites?limit=2&after={after}")
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen, vec!["S0", "S1", "S2", "S3", "S4"]);
+    api.stop().await;
+}

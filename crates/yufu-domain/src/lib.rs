@@ -18,11 +18,12 @@ pub use ids::{
 pub use model::{
     Account, AccountStatus, Building, Customer, CustomerClass, CustomerKind, Meter, MeterProtocol,
     MeterStatus, NewAccount, NewBuilding, NewCustomer, NewMeter, NewOrganisation, NewSite,
-    NewStaffUser, NewUnit, Organisation, Role, Site, StaffUser, Unit, UnitKind, Utility,
+    NewStaffUser, NewTariffRevision, NewUnit, Organisation, Role, Site, StaffUser, TariffRevision,
+    Unit, UnitKind, Utility,
 };
 pub use money::Fen;
 pub use personal::Personal;
 pub use text::{
-    AccountNumber, AreaCentiSqm, Code, CommAddress, MeterSerial, Multiplier, Name, TimeZoneName,
-    Username,
+    AccountNumber, AreaCentiSqm, Code, CommAddress, MeterSerial, Multiplier, Name, TariffCode,
+    TimeZoneName, Username,
 };

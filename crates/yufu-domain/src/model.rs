@@ -13,7 +13,7 @@ use jiff::Timestamp;
 use crate::{
     AccountId, AccountNumber, AreaCentiSqm, BuildingId, Code, CommAddress, CustomerId, DomainError,
     Fen, MeterId, MeterSerial, Multiplier, Name, OrganisationId, Personal, SiteId, StaffUserId,
-    TimeZoneName, UnitId, Username,
+    TariffCode, TimeZoneName, UnitId, Username,
 };
 
 /// An enum stored as its snake_case text in both databases and in JSON.
@@ -385,6 +385,31 @@ pub struct Meter {
     pub status: MeterStatus,
     pub unit_id: Option<UnitId>,
     pub account_id: Option<AccountId>,
+    /// The tariff it is priced with, if assigned.
+    pub tariff_code: Option<TariffCode>,
+    pub created_at: Timestamp,
+}
+
+/// A tariff file as uploaded (validated by the tariff core before it gets here).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTariffRevision {
+    pub organisation_id: OrganisationId,
+    pub code: TariffCode,
+    pub utility: Utility,
+    pub name: String,
+    pub source_toml: String,
+}
+
+/// One stored revision of a tariff; the latest revision of a code is in force.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TariffRevision {
+    pub organisation_id: OrganisationId,
+    pub code: TariffCode,
+    /// 1, 2, 3… per code.
+    pub revision: i64,
+    pub utility: Utility,
+    pub name: String,
+    pub source_toml: String,
     pub created_at: Timestamp,
 }
 

@@ -197,6 +197,26 @@ impl FromStr for AccountNumber {
 }
 
 text_type!(
+    /// A tariff's code: the `id` of its tariff file, 1–64 of `a–z 0–9 -`,
+    /// e.g. `guangdong-residential-electricity`.
+    TariffCode
+);
+impl FromStr for TariffCode {
+    type Err = DomainError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        check_len("tariff_code", s, 64)?;
+        check_chars(
+            "tariff_code",
+            s,
+            |c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-',
+            "a–z, 0–9, '-'",
+        )?;
+        Ok(Self(s.to_owned()))
+    }
+}
+
+text_type!(
     /// A staff login name: 3–64 of `a–z 0–9 . _ -`, lower-case.
     Username
 );

@@ -533,6 +533,8 @@ pub(crate) struct MeterOut {
     status: String,
     unit_id: Option<String>,
     account_id: Option<String>,
+    /// The tariff it is priced with.
+    tariff_code: Option<String>,
 }
 
 impl From<Meter> for MeterOut {
@@ -549,6 +551,7 @@ impl From<Meter> for MeterOut {
             status: m.status.to_string(),
             unit_id: m.unit_id.map(|u| u.to_string()),
             account_id: m.account_id.map(|a| a.to_string()),
+            tariff_code: m.tariff_code.map(|t| t.to_string()),
         }
     }
 }
@@ -636,6 +639,115 @@ pub(crate) async fn list_meters(
     )))
 }
 
+// --- tariffs -----------------------------------------------------------------
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct TariffOut {
+    code: String,
+    /// 1, 2, 3… per code; the latest is in force.
+    revision: i64,
+    utility: String,
+    name: String,
+    created_at: String,
+    /// The readable summary (as `yufu tariff check` prints it).
+    summary: String,
+    /// The TOML as uploaded (single-tariff reads only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source_toml: Option<String>,
+}
+
+fn tariff_out(t: TariffRevision, with_source: bool) -> TariffOut {
+    let summary = yufu_tariff::parse_tariff(t.code.as_str(), &t.source_toml)
+        .map(|parsed| yufu_tariff::summary::describe(&parsed))
+        .unwrap_or_else(|e| format!("stored file no longer parses: {e}"));
+    TariffOut {
+        code: t.code.to_string(),
+        revision: t.revision,
+        utility: t.utility.to_string(),
+        name: t.name,
+        created_at: t.created_at.to_string(),
+        summary,
+        source_toml: with_source.then_some(t.source_toml),
+    }
+}
+
+/// Upload a tariff file (TOML, see docs/tariffs.md) as the next revision of
+/// its code. A file with errors is refused with the line of the first one.
+#[utoipa::path(post, path = "/api/v1/organisations/{id}/tariffs", tag = "data",
+    request_body(content = String, content_type = "application/toml", description = "A tariff file"),
+    responses((status = 201, body = TariffOut), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn upload_tariff(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    text: String,
+) -> Result<(StatusCode, Json<TariffOut>), WebError> {
+    let org: OrganisationId = parse(&id)?;
+    let tariff =
+        yufu_tariff::parse_tariff("tariff", &text).map_err(|e| WebError::Invalid(e.to_string()))?;
+    let new = NewTariffRevision {
+        organisation_id: org,
+        code: parse(&tariff.id)?,
+        utility: tariff.utility,
+        name: tariff.name.clone(),
+        source_toml: text,
+    };
+    let stored = s.store.add_tariff_revision(&new).await?;
+    Ok((StatusCode::CREATED, Json(tariff_out(stored, false))))
+}
+
+/// The tariffs of an organisation, latest revision of each.
+#[utoipa::path(get, path = "/api/v1/organisations/{id}/tariffs", tag = "data",
+    responses((status = 200, body = Vec<TariffOut>)))]
+pub(crate) async fn list_tariffs(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<TariffOut>>, WebError> {
+    let rows = s.store.list_tariffs(parse(&id)?).await?;
+    Ok(Json(
+        rows.into_iter().map(|t| tariff_out(t, false)).collect(),
+    ))
+}
+
+/// A tariff's revision in force, with its TOML.
+#[utoipa::path(get, path = "/api/v1/organisations/{id}/tariffs/{code}", tag = "data",
+    responses((status = 200, body = TariffOut), (status = 404, body = ErrorBody)))]
+pub(crate) async fn get_tariff(
+    State(s): State<AppState>,
+    Path((id, code)): Path<(String, String)>,
+) -> Result<Json<TariffOut>, WebError> {
+    let code: TariffCode = parse(&code)?;
+    let t = s
+        .store
+        .latest_tariff(parse(&id)?, &code)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    Ok(Json(tariff_out(t, true)))
+}
+
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MeterTariffIn {
+    /// A tariff code of the meter's organisation and utility; null to unassign.
+    tariff_code: Option<String>,
+}
+
+/// Assign the tariff a meter is priced with.
+#[utoipa::path(put, path = "/api/v1/meters/{id}/tariff", tag = "data", request_body = MeterTariffIn,
+    responses((status = 200, body = MeterOut), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn set_meter_tariff(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Body(b): Body<MeterTariffIn>,
+) -> Result<Json<MeterOut>, WebError> {
+    let code: Option<TariffCode> = b.tariff_code.as_deref().map(parse).transpose()?;
+    Ok(Json(
+        s.store
+            .set_meter_tariff(parse(&id)?, code.as_ref())
+            .await?
+            .into(),
+    ))
+}
+
 /// The data routes with their OpenAPI description.
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -653,6 +765,9 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_meter))
         .routes(routes!(assign_meter))
         .routes(routes!(list_meters))
+        .routes(routes!(upload_tariff, list_tariffs))
+        .routes(routes!(get_tariff))
+        .routes(routes!(set_meter_tariff))
 }
 
 #[cfg(test)]

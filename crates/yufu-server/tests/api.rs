@@ -234,6 +234,129 @@ async fn the_data_model_over_http_on_postgres() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tariffs_are_uploaded_revised_and_assigned() {
+    let api = Api::start(TestDb::sqlite().await).await;
+    let org = api
+        .created("/api/v1/organisations", json!({ "name": "O" }))
+        .await;
+    let org_id = org["id"].as_str().unwrap().to_owned();
+    let upload = |text: String| {
+        let (addr, path) = (api.addr, format!("/api/v1/organisations/{org_id}/tariffs"));
+        async move {
+            tokio::task::spawn_blocking(move || {
+                http_request(
+                    addr,
+                    "POST",
+                    &path,
+                    &[("Content-Type", "application/toml")],
+                    Some(&text),
+                )
+                .unwrap()
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let residential =
+        include_str!("../../../examples/tariffs/guangdong-residential-electricity.toml");
+    let r = upload(residential.to_owned()).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let first: Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(
+        (first["code"].as_str(), first["revision"].as_i64()),
+        (Some("guangdong-residential-electricity"), Some(1))
+    );
+    assert!(first["summary"].as_str().unwrap().contains("0.8883"));
+    let again: Value = serde_json::from_str(&upload(residential.to_owned()).await.body).unwrap();
+    assert_eq!(again["revision"], 2);
+    let broken = upload(residential.replace("\"0.6383\"", "\"0.63831\"")).await;
+    assert_eq!(broken.status, 422);
+    assert!(
+        broken.body.contains("line") && broken.body.contains("decimals"),
+        "{}",
+        broken.body
+    );
+    let water = upload(
+        include_str!("../../../examples/tariffs/guangzhou-residential-water.toml").to_owned(),
+    )
+    .await;
+    assert_eq!(water.status, 201, "{}", water.body);
+
+    let (_, list) = api
+        .call(
+            "GET",
+            &format!("/api/v1/organisations/{org_id}/tariffs"),
+            None,
+        )
+        .await;
+    let codes: Vec<(&str, i64)> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["code"].as_str().unwrap(), t["revision"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(
+        codes,
+        vec![
+            ("guangdong-residential-electricity", 2),
+            ("guangzhou-residential-water", 1)
+        ]
+    );
+    let (status, one) = api
+        .call(
+            "GET",
+            &format!("/api/v1/organisations/{org_id}/tariffs/guangdong-residential-electricity"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(one["source_toml"].as_str(), Some(residential));
+    let (status, _) = api
+        .call(
+            "GET",
+            &format!("/api/v1/organisations/{org_id}/tariffs/none-such"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+
+    let meter = api
+        .created("/api/v1/meters", json!({ "organisation_id": org_id, "serial": "E1", "utility": "electricity", "model": "M",
+            "protocol": "dlt645_2007", "comm_address": "000000000001" }))
+        .await;
+    let path = format!("/api/v1/meters/{}/tariff", meter["id"].as_str().unwrap());
+    let (status, m) = api
+        .call(
+            "PUT",
+            &path,
+            Some(json!({ "tariff_code": "guangdong-residential-electricity" })),
+        )
+        .await;
+    assert_eq!(
+        (status, m["tariff_code"].as_str()),
+        (200, Some("guangdong-residential-electricity")),
+        "{m}"
+    );
+    let (status, e) = api
+        .call(
+            "PUT",
+            &path,
+            Some(json!({ "tariff_code": "guangzhou-residential-water" })),
+        )
+        .await;
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (422, Some("invalid_reference")),
+        "{e}"
+    );
+    let (status, m) = api
+        .call("PUT", &path, Some(json!({ "tariff_code": null })))
+        .await;
+    assert_eq!((status, &m["tariff_code"]), (200, &Value::Null));
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lists_page_through_everything_once() {
     let api = Api::start(TestDb::sqlite().await).await;
     let org = api

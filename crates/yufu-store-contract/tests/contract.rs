@@ -48,6 +48,7 @@ contract!(
     missing_rows_are_not_found,
     fleet_counts_count_everything,
     concurrent_writes_all_land,
+    tariffs_are_revised_and_assigned_by_utility,
 );
 
 fn name(s: &str) -> Name {
@@ -724,4 +725,95 @@ fn both_backends_carry_the_same_migrations() {
         v
     };
     assert_eq!(files("yufu-store-sqlite"), files("yufu-store-postgres"));
+}
+
+async fn tariffs_are_revised_and_assigned_by_utility(db: &TestDb) {
+    let store = db.store();
+    let o = org(store, "O").await;
+    let code: TariffCode = "gd-res".parse().unwrap();
+    let new = |toml: &str| NewTariffRevision {
+        organisation_id: o.id,
+        code: code.clone(),
+        utility: Utility::Electricity,
+        name: "广东居民".into(),
+        source_toml: toml.into(),
+    };
+    let r1 = store.add_tariff_revision(&new("v1")).await.unwrap();
+    let r2 = store.add_tariff_revision(&new("v2")).await.unwrap();
+    assert_eq!((r1.revision, r2.revision), (1, 2));
+    assert_eq!(
+        store.latest_tariff(o.id, &code).await.unwrap(),
+        Some(r2.clone())
+    );
+    assert_eq!(
+        store
+            .latest_tariff(o.id, &"nope".parse().unwrap())
+            .await
+            .unwrap(),
+        None
+    );
+    let water = NewTariffRevision {
+        code: "water".parse().unwrap(),
+        utility: Utility::Water,
+        ..new("w1")
+    };
+    store.add_tariff_revision(&water).await.unwrap();
+    let listed = store.list_tariffs(o.id).await.unwrap();
+    assert_eq!(
+        listed
+            .iter()
+            .map(|t| (t.code.as_str(), t.revision))
+            .collect::<Vec<_>>(),
+        vec![("gd-res", 2), ("water", 1)]
+    );
+    // A code keeps its utility.
+    let err = store
+        .add_tariff_revision(&NewTariffRevision {
+            utility: Utility::Gas,
+            ..new("g")
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+
+    let m = store
+        .create_meter(&new_meter(o.id, "E1", Utility::Electricity))
+        .await
+        .unwrap();
+    assert_eq!(m.tariff_code, None);
+    let m = store.set_meter_tariff(m.id, Some(&code)).await.unwrap();
+    assert_eq!(m.tariff_code, Some(code.clone()));
+    assert_eq!(
+        store.get_meter(m.id).await.unwrap().tariff_code,
+        Some(code.clone())
+    );
+    let err = store
+        .set_meter_tariff(m.id, Some(&"water".parse().unwrap()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Reference(ref msg) if msg.contains("water meters")),
+        "{err}"
+    );
+    let other = org(store, "P").await;
+    let pm = store
+        .create_meter(&new_meter(other.id, "E1", Utility::Electricity))
+        .await
+        .unwrap();
+    let err = store
+        .set_meter_tariff(pm.id, Some(&code))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Reference(_)),
+        "a tariff of another organisation: {err}"
+    );
+    assert_eq!(
+        store
+            .set_meter_tariff(m.id, None)
+            .await
+            .unwrap()
+            .tariff_code,
+        None
+    );
 }

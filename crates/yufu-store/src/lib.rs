@@ -235,6 +235,34 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         account: Option<AccountId>,
     ) -> StoreResult<Meter>;
 
+    /// Assigns the tariff a meter is priced with (`None` to unassign). The
+    /// tariff must exist in the meter's organisation for the same utility.
+    async fn set_meter_tariff(
+        &self,
+        id: MeterId,
+        tariff: Option<&yufu_domain::TariffCode>,
+    ) -> StoreResult<Meter>;
+
+    // --- tariffs ---------------------------------------------------------------
+
+    /// Stores a new revision of a tariff (1 for a new code, else latest + 1).
+    /// A code keeps its utility across revisions.
+    async fn add_tariff_revision(
+        &self,
+        new: &yufu_domain::NewTariffRevision,
+    ) -> StoreResult<yufu_domain::TariffRevision>;
+    /// The revision in force: the latest.
+    async fn latest_tariff(
+        &self,
+        org: OrganisationId,
+        code: &yufu_domain::TariffCode,
+    ) -> StoreResult<Option<yufu_domain::TariffRevision>>;
+    /// The latest revision of every tariff of an organisation, by code.
+    async fn list_tariffs(
+        &self,
+        org: OrganisationId,
+    ) -> StoreResult<Vec<yufu_domain::TariffRevision>>;
+
     // --- staff -----------------------------------------------------------------
 
     async fn create_staff_user(&self, new: &NewStaffUser) -> StoreResult<StaffUser>;

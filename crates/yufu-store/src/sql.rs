@@ -208,7 +208,7 @@ macro_rules! impl_sql_store {
                 })
             }
 
-            pub(crate) const METER: &str = "id, organisation_id, serial, utility, model, protocol, comm_address, multiplier, status, unit_id, account_id, created_at_ms";
+            pub(crate) const METER: &str = "id, organisation_id, serial, utility, model, protocol, comm_address, multiplier, status, unit_id, account_id, tariff_code, created_at_ms";
             pub(crate) fn meter(r: &Row) -> Result<Meter, StoreError> {
                 const T: &str = "meters";
                 let multiplier: u32 = small(r, T, "multiplier")?;
@@ -224,6 +224,21 @@ macro_rules! impl_sql_store {
                     status: parsed(r, T, "status")?,
                     unit_id: parsed_opt(r, T, "unit_id")?,
                     account_id: parsed_opt(r, T, "account_id")?,
+                    tariff_code: parsed_opt(r, T, "tariff_code")?,
+                    created_at: instant(r, T, "created_at_ms")?,
+                })
+            }
+
+            pub(crate) const TARIFF: &str = "organisation_id, code, revision, utility, name, source_toml, created_at_ms";
+            pub(crate) fn tariff(r: &Row) -> Result<TariffRevision, StoreError> {
+                const T: &str = "tariff_revisions";
+                Ok(TariffRevision {
+                    organisation_id: parsed(r, T, "organisation_id")?,
+                    code: parsed(r, T, "code")?,
+                    revision: col(r, T, "revision")?,
+                    utility: parsed(r, T, "utility")?,
+                    name: col(r, T, "name")?,
+                    source_toml: col(r, T, "source_toml")?,
                     created_at: instant(r, T, "created_at_ms")?,
                 })
             }
@@ -692,6 +707,7 @@ macro_rules! impl_sql_store {
                     status: $crate::domain::MeterStatus::InStock,
                     unit_id: None,
                     account_id: None,
+                    tariff_code: None,
                     created_at: jiff::Timestamp::from_millisecond(__sql_helpers::now_ms())
                         .map_err(|e| $crate::StoreError::Backend(e.to_string()))?,
                 };
@@ -851,6 +867,130 @@ macro_rules! impl_sql_store {
                     .map_err(__sql_helpers::plain)?;
                 tx.commit().await.map_err(__sql_helpers::plain)?;
                 self.get_meter(id).await
+            }
+
+            async fn set_meter_tariff(
+                &self,
+                id: $crate::domain::MeterId,
+                tariff: Option<&$crate::domain::TariffCode>,
+            ) -> $crate::StoreResult<$crate::domain::Meter> {
+                let meter = self.get_meter(id).await?;
+                if let Some(code) = tariff {
+                    let latest = self.latest_tariff(meter.organisation_id, code).await?.ok_or_else(|| {
+                        $crate::StoreError::Reference(format!("tariff '{code}' does not exist in the meter's organisation"))
+                    })?;
+                    if latest.utility != meter.utility {
+                        return Err($crate::StoreError::Reference(format!(
+                            "tariff '{code}' is for {} meters, not {}",
+                            latest.utility, meter.utility
+                        )));
+                    }
+                }
+                sqlx::query("UPDATE meters SET tariff_code = $2 WHERE id = $1")
+                    .bind(id.to_string())
+                    .bind(tariff.map(|c| c.as_str().to_owned()))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(__sql_helpers::plain)?;
+                self.get_meter(id).await
+            }
+
+            async fn add_tariff_revision(
+                &self,
+                new: &$crate::domain::NewTariffRevision,
+            ) -> $crate::StoreResult<$crate::domain::TariffRevision> {
+                let mut tx = self.pool.begin().await.map_err(__sql_helpers::plain)?;
+                let latest = sqlx::query(
+                    "SELECT revision, utility FROM tariff_revisions WHERE organisation_id = $1 AND code = $2 \
+                     ORDER BY revision DESC LIMIT 1",
+                )
+                .bind(new.organisation_id.to_string())
+                .bind(new.code.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(__sql_helpers::plain)?;
+                let revision = match latest {
+                    None => 1,
+                    Some(r) => {
+                        let utility: $crate::domain::Utility = __sql_helpers::parsed(&r, "tariff_revisions", "utility")?;
+                        if utility != new.utility {
+                            return Err($crate::StoreError::Conflict(format!(
+                                "tariff '{}' is a {utility} tariff; a new revision cannot make it {}",
+                                new.code, new.utility
+                            )));
+                        }
+                        let last: i64 = __sql_helpers::col(&r, "tariff_revisions", "revision")?;
+                        last + 1
+                    }
+                };
+                let row = $crate::domain::TariffRevision {
+                    organisation_id: new.organisation_id,
+                    code: new.code.clone(),
+                    revision,
+                    utility: new.utility,
+                    name: new.name.clone(),
+                    source_toml: new.source_toml.clone(),
+                    created_at: jiff::Timestamp::from_millisecond(__sql_helpers::now_ms())
+                        .map_err(|e| $crate::StoreError::Backend(e.to_string()))?,
+                };
+                sqlx::query(
+                    "INSERT INTO tariff_revisions (organisation_id, code, revision, utility, name, source_toml, created_at_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(row.organisation_id.to_string())
+                .bind(row.code.as_str())
+                .bind(row.revision)
+                .bind(row.utility.as_str())
+                .bind(row.name.as_str())
+                .bind(row.source_toml.as_str())
+                .bind(row.created_at.as_millisecond())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| {
+                    __sql_helpers::map_err(
+                        e,
+                        &format!("tariff '{}' was revised concurrently; try again", row.code),
+                        &format!("organisation {} does not exist", row.organisation_id),
+                    )
+                })?;
+                tx.commit().await.map_err(__sql_helpers::plain)?;
+                Ok(row)
+            }
+
+            async fn latest_tariff(
+                &self,
+                org: $crate::domain::OrganisationId,
+                code: &$crate::domain::TariffCode,
+            ) -> $crate::StoreResult<Option<$crate::domain::TariffRevision>> {
+                let sql = format!(
+                    "SELECT {} FROM tariff_revisions WHERE organisation_id = $1 AND code = $2 ORDER BY revision DESC LIMIT 1",
+                    __sql_rows::TARIFF
+                );
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(org.to_string())
+                    .bind(code.as_str())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(__sql_helpers::plain)?;
+                row.as_ref().map(__sql_rows::tariff).transpose()
+            }
+
+            async fn list_tariffs(
+                &self,
+                org: $crate::domain::OrganisationId,
+            ) -> $crate::StoreResult<Vec<$crate::domain::TariffRevision>> {
+                let sql = format!(
+                    "SELECT {} FROM tariff_revisions t WHERE organisation_id = $1 AND revision = \
+                     (SELECT MAX(revision) FROM tariff_revisions l WHERE l.organisation_id = t.organisation_id AND l.code = t.code) \
+                     ORDER BY code",
+                    __sql_rows::TARIFF
+                );
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(org.to_string())
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(__sql_helpers::plain)?;
+                rows.iter().map(__sql_rows::tariff).collect()
             }
 
             async fn create_staff_user(

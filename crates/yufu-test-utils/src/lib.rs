@@ -33,7 +33,7 @@ pub fn http_get(
     http_request(addr, "GET", path, extra_headers, None)
 }
 
-/// Any method, with an optional JSON body.
+/// Any method, with an optional body (JSON unless `extra_headers` sets a Content-Type).
 pub fn http_request(
     addr: SocketAddr,
     method: &str,
@@ -48,10 +48,14 @@ pub fn http_request(
         request.push_str(&format!("{k}: {v}\r\n"));
     }
     if let Some(body) = json {
-        request.push_str(&format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n",
-            body.len()
-        ));
+        // JSON unless the caller names another type (e.g. a TOML upload).
+        if !extra_headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        {
+            request.push_str("Content-Type: application/json\r\n");
+        }
+        request.push_str(&format!("Content-Length: {}\r\n", body.len()));
     }
     request.push_str("\r\n");
     if let Some(body) = json {

@@ -138,7 +138,43 @@ async fn issue_admin_password(store: &dyn Store, org: OrganisationId) -> anyhow:
     Ok(password)
 }
 
+/// The shipped example tariffs, loaded into the demo organisation.
+const TARIFFS: &[&str] = &[
+    include_str!("../../../examples/tariffs/guangdong-residential-electricity.toml"),
+    include_str!("../../../examples/tariffs/guangdong-commercial-tou.toml"),
+    include_str!("../../../examples/tariffs/guangzhou-residential-water.toml"),
+    include_str!("../../../examples/tariffs/guangzhou-residential-gas.toml"),
+];
+
+async fn seed_tariffs(store: &dyn Store, org: OrganisationId) -> anyhow::Result<()> {
+    for text in TARIFFS {
+        let tariff = yufu_tariff::parse_tariff("example tariff", text)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        store
+            .add_tariff_revision(&NewTariffRevision {
+                organisation_id: org,
+                code: parse(&tariff.id)?,
+                utility: tariff.utility,
+                name: tariff.name.clone(),
+                source_toml: (*text).to_owned(),
+            })
+            .await?;
+    }
+    Ok(())
+}
+
+/// Which example tariff a demo meter is priced with.
+fn tariff_for(utility: Utility, commercial: bool) -> &'static str {
+    match (utility, commercial) {
+        (Utility::Electricity, false) => "guangdong-residential-electricity",
+        (Utility::Electricity, true) => "guangdong-commercial-tou",
+        (Utility::Water, _) => "guangzhou-residential-water",
+        (Utility::Gas, _) => "guangzhou-residential-gas",
+    }
+}
+
 async fn seed_fleet(store: &dyn Store, org: OrganisationId) -> anyhow::Result<()> {
+    seed_tariffs(store, org).await?;
     let site = store
         .create_site(&NewSite {
             organisation_id: org,
@@ -281,6 +317,8 @@ async fn seed_unit(
         store
             .assign_meter(meter.id, Some(unit.id), Some(account.id))
             .await?;
+        let tariff: TariffCode = parse(tariff_for(utility, commercial))?;
+        store.set_meter_tariff(meter.id, Some(&tariff)).await?;
         store
             .set_meter_status(meter.id, MeterStatus::InService)
             .await?;

@@ -227,6 +227,29 @@ fn demo_seeds_once_and_issues_a_new_password_each_start() {
         metrics.contains(r#"yufu_fleet_meters{utility="gas",status="in_service"} 24"#),
         "{metrics}"
     );
+    // Every demo meter is priced with one of the example tariffs.
+    let orgs: serde_json::Value =
+        serde_json::from_str(&first.get("/api/v1/organisations").body).unwrap();
+    let org = orgs["items"][0]["id"].as_str().unwrap().to_owned();
+    let tariffs: serde_json::Value = serde_json::from_str(
+        &first
+            .get(&format!("/api/v1/organisations/{org}/tariffs"))
+            .body,
+    )
+    .unwrap();
+    assert_eq!(tariffs.as_array().unwrap().len(), 4, "{tariffs}");
+    let meters: serde_json::Value = serde_json::from_str(
+        &first
+            .get(&format!("/api/v1/organisations/{org}/meters?limit=500"))
+            .body,
+    )
+    .unwrap();
+    let meters = meters["items"].as_array().unwrap();
+    assert_eq!(meters.len(), 96);
+    assert!(
+        meters.iter().all(|m| m["tariff_code"].is_string()),
+        "every meter has a tariff"
+    );
     let page = http_get(first.addr, "/", &[("Accept-Language", "zh-CN")]).unwrap();
     assert!(page.body.contains("电表</th><td>36</td>"), "{}", page.body);
     let stderr = String::from_utf8_lossy(&first.terminate().stderr).into_owned();
@@ -255,7 +278,17 @@ fn migrate_applies_once() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("applied 1 migration(s)"));
+    let shipped = std::fs::read_dir(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../yufu-store-sqlite/migrations"
+    ))
+    .unwrap()
+    .count();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        stdout.starts_with(&format!("applied {shipped} migration(s)")),
+        "{stdout}"
+    );
     let out = yufu(dir.path()).arg("migrate").output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("applied 0 migration(s)"));
 }

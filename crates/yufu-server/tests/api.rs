@@ -2,66 +2,12 @@
 //! PostgreSQL when `YUFU_TEST_DATABASE_URL` is set).
 #![allow(clippy::unwrap_used)]
 
-use std::net::SocketAddr;
+mod common;
 
+use common::TestServer as Api;
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
-use yufu_server::AppState;
 use yufu_store_contract::TestDb;
 use yufu_test_utils::http_request;
-
-struct Api {
-    addr: SocketAddr,
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-    db: TestDb,
-}
-
-impl Api {
-    async fn start(db: TestDb) -> Api {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let state = AppState {
-            store: db.shared(),
-            version: "test",
-        };
-        let task = tokio::spawn(yufu_server::serve(listener, state, async {
-            let _ = stopped.await;
-        }));
-        Api {
-            addr,
-            stop,
-            task,
-            db,
-        }
-    }
-
-    /// Sends a request; returns the status and the JSON body.
-    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let (addr, method, path) = (self.addr, method.to_owned(), path.to_owned());
-        let body = body.map(|b| b.to_string());
-        let r = tokio::task::spawn_blocking(move || {
-            http_request(addr, &method, &path, &[], body.as_deref()).unwrap()
-        })
-        .await
-        .unwrap();
-        let json = serde_json::from_str(&r.body).unwrap_or(Value::String(r.body.clone()));
-        (r.status, json)
-    }
-
-    async fn created(&self, path: &str, body: Value) -> Value {
-        let (status, out) = self.call("POST", path, Some(body)).await;
-        assert_eq!(status, 201, "POST {path}: {out}");
-        out
-    }
-
-    async fn stop(self) {
-        self.stop.send(()).unwrap();
-        self.task.await.unwrap().unwrap();
-        self.db.finish().await;
-    }
-}
 
 async fn the_data_model_over_http(db: TestDb) {
     let api = Api::start(db).await;

@@ -1,58 +1,13 @@
 //! The server on a real socket (port 0) over a real SQLite store.
 #![allow(clippy::unwrap_used)]
 
-use std::net::SocketAddr;
+mod common;
 
-use tokio::sync::oneshot;
-use yufu_server::AppState;
+use common::TestServer;
 use yufu_store_contract::TestDb;
-use yufu_test_utils::http_get;
 
-struct Running {
-    addr: SocketAddr,
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-    db: TestDb,
-}
-
-async fn start(db: TestDb) -> Running {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let state = AppState {
-        store: db.shared(),
-        version: "test",
-    };
-    let task = tokio::spawn(yufu_server::serve(listener, state, async {
-        let _ = stopped.await;
-    }));
-    Running {
-        addr,
-        stop,
-        task,
-        db,
-    }
-}
-
-impl Running {
-    async fn get(
-        &self,
-        path: &str,
-        headers: &[(&'static str, &'static str)],
-    ) -> yufu_test_utils::HttpResponse {
-        let addr = self.addr;
-        let path = path.to_owned();
-        let headers = headers.to_vec();
-        tokio::task::spawn_blocking(move || http_get(addr, &path, &headers).unwrap())
-            .await
-            .unwrap()
-    }
-
-    async fn stop(self) {
-        self.stop.send(()).unwrap();
-        self.task.await.unwrap().unwrap();
-        self.db.finish().await;
-    }
+async fn start(db: TestDb) -> TestServer {
+    TestServer::start(db).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

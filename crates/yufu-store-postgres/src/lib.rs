@@ -50,8 +50,16 @@ impl PostgresStore {
             .map_err(|e| StoreError::Unavailable(e.to_string()))
     }
 
-    async fn backend_migrate(&self) -> StoreResult<usize> {
+    async fn backend_migrate(&self) -> StoreResult<yufu_store::MigrationReport> {
         let before = applied(&self.pool).await?;
+        let pending = MIGRATOR.iter().count().saturating_sub(before);
+        if before > 0 && pending > 0 {
+            // Yufu cannot run pg_dump for the operator; say what to do.
+            tracing::warn!(
+                pending,
+                "applying migrations to an existing PostgreSQL database; back it up with pg_dump first if you have not"
+            );
+        }
         MIGRATOR
             .run(&self.pool)
             .await
@@ -62,7 +70,10 @@ impl PostgresStore {
             total = after,
             "postgres migrations"
         );
-        Ok(after - before)
+        Ok(yufu_store::MigrationReport {
+            applied: after - before,
+            backup: None,
+        })
     }
 }
 

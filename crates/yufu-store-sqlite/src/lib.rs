@@ -19,6 +19,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: sqlx::SqlitePool,
+    /// The database file, for backups before migrations.
+    path: std::path::PathBuf,
 }
 
 impl SqliteStore {
@@ -37,6 +39,7 @@ impl SqliteStore {
     }
 
     async fn connect_with(options: SqliteConnectOptions) -> StoreResult<Self> {
+        let path = options.get_filename().to_path_buf();
         let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -49,7 +52,7 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        Ok(Self { pool })
+        Ok(Self { pool, path })
     }
 
     async fn backend_ping(&self) -> StoreResult<()> {
@@ -60,8 +63,17 @@ impl SqliteStore {
             .map_err(|e| StoreError::Unavailable(e.to_string()))
     }
 
-    async fn backend_migrate(&self) -> StoreResult<usize> {
+    async fn backend_migrate(&self) -> StoreResult<yufu_store::MigrationReport> {
         let before = applied(&self.pool).await?;
+        let pending = MIGRATOR.iter().count().saturating_sub(before);
+        // Upgrades must never lose data: copy a database that holds data
+        // before changing its schema, so a failed or regretted upgrade is
+        // undone by restoring the copy.
+        let backup = if before > 0 && pending > 0 {
+            Some(self.backup_before_migration().await?)
+        } else {
+            None
+        };
         MIGRATOR
             .run(&self.pool)
             .await
@@ -72,7 +84,28 @@ impl SqliteStore {
             total = after,
             "sqlite migrations"
         );
-        Ok(after - before)
+        Ok(yufu_store::MigrationReport {
+            applied: after - before,
+            backup,
+        })
+    }
+
+    /// `VACUUM INTO` a file beside the database: a consistent copy taken
+    /// while the pool stays open.
+    async fn backup_before_migration(&self) -> StoreResult<String> {
+        let stamp = jiff::Timestamp::now()
+            .strftime("%Y%m%dT%H%M%SZ")
+            .to_string();
+        let target = format!("{}.before-migration-{stamp}.bak", self.path.display());
+        sqlx::query("VACUUM INTO $1")
+            .bind(&target)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| {
+                StoreError::Migration(format!("backup to {target} before migrating failed: {e}"))
+            })?;
+        tracing::info!(backup = %target, "database copied before migrating");
+        Ok(target)
     }
 }
 

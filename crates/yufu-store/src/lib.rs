@@ -61,6 +61,15 @@ impl StoreError {
     }
 }
 
+/// What `Store::migrate` did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MigrationReport {
+    /// Migrations applied by this call.
+    pub applied: usize,
+    /// Where the database was copied before applying them, if it was.
+    pub backup: Option<String>,
+}
+
 /// Which database a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -166,8 +175,9 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// Answers when the database accepts a query (for `/readyz`).
     async fn ping(&self) -> StoreResult<()>;
 
-    /// Applies pending migrations; returns how many were applied now.
-    async fn migrate(&self) -> StoreResult<usize>;
+    /// Applies pending migrations. A database that already holds data is
+    /// backed up first where the backend can do it itself (SQLite).
+    async fn migrate(&self) -> StoreResult<MigrationReport>;
 
     async fn close(&self);
 

@@ -312,7 +312,7 @@ macro_rules! impl_sql_store {
                 self.backend_ping().await
             }
 
-            async fn migrate(&self) -> $crate::StoreResult<usize> {
+            async fn migrate(&self) -> $crate::StoreResult<$crate::MigrationReport> {
                 self.backend_migrate().await
             }
 

@@ -62,13 +62,15 @@ async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     Ok(store)
 }
 
-async fn open_and_migrate(config: &Config) -> anyhow::Result<(Arc<dyn Store>, usize)> {
+async fn open_and_migrate(
+    config: &Config,
+) -> anyhow::Result<(Arc<dyn Store>, yufu_store::MigrationReport)> {
     let store = open_store(config).await?;
-    let applied = store
+    let report = store
         .migrate()
         .await
         .with_context(|| format!("cannot migrate database {}", config.database))?;
-    Ok((store, applied))
+    Ok((store, report))
 }
 
 /// Binds a listener, turning the common failures into one actionable line
@@ -89,11 +91,14 @@ async fn bind(addr: SocketAddr, what: &str, var: &str, key: &str) -> anyhow::Res
 
 /// `yufu migrate`.
 pub async fn migrate(config: Config) -> anyhow::Result<()> {
-    let (store, applied) = open_and_migrate(&config).await?;
+    let (store, report) = open_and_migrate(&config).await?;
     store.close().await;
+    if let Some(backup) = &report.backup {
+        println!("copied the database to {backup} before migrating");
+    }
     println!(
-        "applied {applied} migration(s); {} is up to date",
-        config.database
+        "applied {} migration(s); {} is up to date",
+        report.applied, config.database
     );
     Ok(())
 }
@@ -104,8 +109,8 @@ pub async fn serve(config: Config, mode: Mode) -> anyhow::Result<()> {
     // Bind before touching the database, so a taken port fails at once.
     let http = bind(config.http_addr, "HTTP", "YUFU_HTTP_ADDR", "http_addr").await?;
     let http_addr = http.local_addr().context("HTTP listener has no address")?;
-    let (store, applied) = open_and_migrate(&config).await?;
-    tracing::info!(applied, database = %config.database, "store ready");
+    let (store, report) = open_and_migrate(&config).await?;
+    tracing::info!(applied = report.applied, backup = ?report.backup, database = %config.database, "store ready");
 
     let login = match mode {
         Mode::Demo => Some(

@@ -46,6 +46,7 @@ fn engine() -> (Engine, Vec<MeterId>) {
             params: MeterParams::default(),
             tariff: "guangdong-residential-electricity".into(),
             billing: Default::default(),
+            fixed_charges_from: Timestamp::UNIX_EPOCH,
         };
         engine.add_meter(meter).unwrap_or_else(|e| panic!("{e}"));
         meters.push(id);

@@ -25,6 +25,9 @@ pub struct MeterSetup {
     pub tariff: String,
     /// The meter's billing state (from the last checkpoint; default for a new meter).
     pub billing: BillingState,
+    /// Fixed charges of its tariff are due for periods starting after this
+    /// instant (its commissioning, or where the last posting stopped).
+    pub fixed_charges_from: Timestamp,
 }
 
 /// An account as the engine needs it.
@@ -187,6 +190,7 @@ struct MeterSlot {
     billing: BillingState,
     recent: VecDeque<(Timestamp, u64)>,
     commands: Vec<Command>,
+    fixed_charges_from: Timestamp,
 }
 
 struct AccountSlot {
@@ -304,6 +308,7 @@ impl Engine {
                 billing: m.billing,
                 recent: VecDeque::with_capacity(RECENT_READINGS),
                 commands: Vec::new(),
+                fixed_charges_from: m.fixed_charges_from,
             },
         );
         Ok(())
@@ -496,6 +501,70 @@ impl Engine {
         })
     }
 
+    /// Posts the fixed charges (standing charges of each meter's tariff) whose
+    /// periods started since the last call, up to `now`, in the tariff's time
+    /// zone. Each (meter, charge, period) is posted once: the engine moves
+    /// the meter's mark forward, and the entry's idempotency key
+    /// `fixed:{meter}:{period}:{n}` lets the store refuse a replay.
+    pub fn post_fixed_charges(&mut self, now: Timestamp) -> Outcome {
+        let mut out = Outcome::default();
+        let mut touched: Vec<AccountId> = Vec::new();
+        let mut ids: Vec<MeterId> = self.meters.keys().copied().collect();
+        // A stable order keeps sequence numbers reproducible on replay.
+        ids.sort();
+        for id in ids {
+            let Some(meter) = self.meters.get_mut(&id) else {
+                continue;
+            };
+            if now <= meter.fixed_charges_from {
+                continue;
+            }
+            let Some(pricer) = self.tariffs.get(&meter.tariff) else {
+                continue;
+            };
+            let due =
+                yufu_tariff::fixed_charges_due(pricer.tariff(), meter.fixed_charges_from, now);
+            meter.fixed_charges_from = now;
+            let account = meter.account;
+            let mut n = 0usize;
+            let mut last_period = None;
+            for (period, charge) in due {
+                // Keys are printable ASCII (see `NewLedgerEntry`): a charge is
+                // named by its place among its version's charges due that
+                // period, not by its (often Chinese) name.
+                n = if last_period == Some(period) {
+                    n + 1
+                } else {
+                    0
+                };
+                last_period = Some(period);
+                let key = format!("fixed:{id}:{period}:{n}");
+                let cause = Cause::Schedule {
+                    charge: charge.name.clone(),
+                    period_start: period,
+                };
+                let Some(entry) = self.post(
+                    account,
+                    EntryKind::FixedCharge,
+                    Fen(-charge.amount.0),
+                    cause,
+                    key,
+                    now,
+                ) else {
+                    continue;
+                };
+                out.entries.push(entry);
+                if !touched.contains(&account) {
+                    touched.push(account);
+                }
+            }
+        }
+        for account in touched {
+            self.apply_rules(account, now, &mut out);
+        }
+        out
+    }
+
     /// Lets time pass: carries out cut-offs whose protected window has ended.
     pub fn tick(&mut self, now: Timestamp) -> Outcome {
         let mut out = Outcome::default();
@@ -515,6 +584,18 @@ impl Engine {
         key: String,
         at: Timestamp,
     ) -> Option<LedgerEntry> {
+        // The same rules as for entries from outside: a sign the kind does not
+        // allow, or a key that could not be stored, is a bug here.
+        let checked = NewLedgerEntry::new(account, kind, amount, cause, key, at);
+        debug_assert!(
+            checked.is_ok(),
+            "engine built an invalid entry: {checked:?}"
+        );
+        let NewLedgerEntry {
+            cause,
+            idempotency_key: key,
+            ..
+        } = checked.ok()?;
         let slot = self.accounts.get_mut(&account)?;
         let balance_after = slot.balance.checked_add(amount)?;
         slot.balance = balance_after;

@@ -18,6 +18,7 @@ use yufu_tariff::{MeterParams, Verdict, parse_tariff};
 const RESIDENTIAL: &str =
     include_str!("../../../examples/tariffs/guangdong-residential-electricity.toml");
 const GAS: &str = include_str!("../../../examples/tariffs/guangzhou-residential-gas.toml");
+const WATER: &str = include_str!("../../../examples/tariffs/guangzhou-residential-water.toml");
 
 fn at(s: &str) -> Timestamp {
     s.parse().unwrap()
@@ -67,6 +68,7 @@ impl Fixture {
                     params: MeterParams::default(),
                     tariff: tariff.into(),
                     billing: Default::default(),
+                    fixed_charges_from: at("2026-01-15T00:00+08:00"),
                 })
                 .unwrap();
         }
@@ -251,6 +253,70 @@ fn a_cutoff_at_night_waits_for_the_morning() {
             .is_empty(),
         "once"
     );
+    f.check_ledger();
+}
+
+#[test]
+fn fixed_charges_post_once_per_period() {
+    let mut f = Fixture::new(ProtectedWindows::default());
+    f.engine.add_tariff(parse_tariff("water", WATER).unwrap());
+    let water = MeterId::new();
+    f.engine
+        .add_meter(MeterSetup {
+            id: water,
+            account: f.account,
+            utility: Utility::Water,
+            params: MeterParams::default(),
+            tariff: "guangzhou-residential-water".into(),
+            billing: Default::default(),
+            fixed_charges_from: at("2026-01-15T00:00+08:00"),
+        })
+        .unwrap();
+    f.recharge("2026-01-15T00:00+08:00", 10_000, "pay-1");
+    // 1 February and 1 March have started by 10 March: two monthly fees of 2.00 yuan.
+    let out = f.engine.post_fixed_charges(at("2026-03-10T00:00+08:00"));
+    f.ledger.extend(out.entries.iter().cloned());
+    let fees: Vec<(EntryKind, Fen, String)> = out
+        .entries
+        .iter()
+        .map(|e| (e.kind, e.amount, e.idempotency_key.clone()))
+        .collect();
+    assert_eq!(
+        fees,
+        vec![
+            (
+                EntryKind::FixedCharge,
+                Fen(-200),
+                format!("fixed:{water}:2026-02-01:0")
+            ),
+            (
+                EntryKind::FixedCharge,
+                Fen(-200),
+                format!("fixed:{water}:2026-03-01:0")
+            ),
+        ]
+    );
+    assert!(
+        f.engine
+            .post_fixed_charges(at("2026-03-10T00:00+08:00"))
+            .entries
+            .is_empty(),
+        "not twice"
+    );
+    assert!(
+        f.engine
+            .post_fixed_charges(at("2026-03-31T23:59+08:00"))
+            .entries
+            .is_empty()
+    );
+    let out = f.engine.post_fixed_charges(at("2026-04-01T00:00+08:00"));
+    assert_eq!(
+        out.entries.len(),
+        1,
+        "1 April 00:00 local starts the next period"
+    );
+    f.ledger.extend(out.entries.iter().cloned());
+    assert_eq!(f.engine.balance(f.account), Some(Fen(10_000 - 600)));
     f.check_ledger();
 }
 

@@ -47,6 +47,7 @@ fn engine() -> (Engine, Vec<MeterId>) {
             tariff: "guangdong-residential-electricity".into(),
             billing: Default::default(),
             fixed_charges_from: Timestamp::UNIX_EPOCH,
+            shared: None,
         };
         engine.add_meter(meter).unwrap_or_else(|e| panic!("{e}"));
         meters.push(id);

@@ -4,6 +4,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
+use yufu_domain::apportion::{ShareRule, split};
 use yufu_domain::balance::{self, AccountRules, BalancePolicy, Effect, ProtectedWindows, Supply};
 use yufu_domain::command::{Admission, Command, CommandKind, RetryPolicy, admit};
 use yufu_domain::ledger::{Cause, EntryKind, NewLedgerEntry};
@@ -28,6 +29,19 @@ pub struct MeterSetup {
     /// Fixed charges of its tariff are due for periods starting after this
     /// instant (its commissioning, or where the last posting stopped).
     pub fixed_charges_from: Timestamp,
+    /// A public-area meter (公摊表): its charges are split over these accounts
+    /// instead of going to `account`.
+    pub shared: Option<SharedGroup>,
+}
+
+/// The accounts that share a public-area meter's charges, and how.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SharedGroup {
+    pub rule: ShareRule,
+    /// Each member with its weight: floor area in 0.01 m² for
+    /// [`ShareRule::Area`]; ignored for `Equal` and `Usage` (usage is the
+    /// member's own metered consumption since the previous split).
+    pub members: Vec<(AccountId, u64)>,
 }
 
 /// An account as the engine needs it.
@@ -191,6 +205,7 @@ struct MeterSlot {
     recent: VecDeque<(Timestamp, u64)>,
     commands: Vec<Command>,
     fixed_charges_from: Timestamp,
+    shared: Option<SharedGroup>,
 }
 
 struct AccountSlot {
@@ -200,6 +215,9 @@ struct AccountSlot {
     site: String,
     rules: AccountRules,
     meters: Vec<MeterId>,
+    /// Metered consumption (base units) since the last public-area split, the
+    /// weight of a `Usage` share.
+    usage_since_split: u64,
 }
 
 struct RechargeRecord {
@@ -277,6 +295,7 @@ impl Engine {
                 site: a.site,
                 rules,
                 meters: Vec::new(),
+                usage_since_split: 0,
             },
         );
         Ok(())
@@ -309,6 +328,7 @@ impl Engine {
                 recent: VecDeque::with_capacity(RECENT_READINGS),
                 commands: Vec::new(),
                 fixed_charges_from: m.fixed_charges_from,
+                shared: m.shared,
             },
         );
         Ok(())
@@ -413,25 +433,46 @@ impl Engine {
         }
         meter.recent.push_back((r.at, r.register));
         let account_id = meter.account;
-        if let Verdict::Billed(charge) = &priced.verdict
-            && charge.total_fen != 0
+        let shared = meter.shared.clone();
+        let Verdict::Billed(charge) = &priced.verdict else {
+            return (result, out);
+        };
+        if shared.is_none()
+            && let Some(slot) = self.accounts.get_mut(&account_id)
         {
-            let key = format!("reading:{}:{}", r.meter, r.at.as_millisecond());
-            let cause = Cause::Reading {
-                meter_id: r.meter,
-                at: r.at,
+            slot.usage_since_split = slot.usage_since_split.saturating_add(charge.quantity);
+        }
+        if charge.total_fen == 0 {
+            return (result, out);
+        }
+        let cause = Cause::Reading {
+            meter_id: r.meter,
+            at: r.at,
+        };
+        let key = format!("reading:{}:{}", r.meter, r.at.as_millisecond());
+        let shares = match &shared {
+            None => vec![(account_id, Fen(-charge.total_fen))],
+            Some(group) => self.shares(group, Fen(-charge.total_fen), r.meter, &mut out),
+        };
+        for (account, amount) in shares {
+            let key = if shared.is_some() {
+                format!("{key}:{account}")
+            } else {
+                key.clone()
             };
-            if let Some(entry) = self.post(
-                account_id,
-                EntryKind::Consumption,
-                Fen(-charge.total_fen),
-                cause,
-                key,
-                r.at,
-            ) {
+            if amount != Fen::ZERO
+                && let Some(entry) = self.post(
+                    account,
+                    EntryKind::Consumption,
+                    amount,
+                    cause.clone(),
+                    key,
+                    r.at,
+                )
+            {
                 out.entries.push(entry);
             }
-            self.apply_rules(account_id, now, &mut out);
+            self.apply_rules(account, now, &mut out);
         }
         (result, out)
     }
@@ -573,6 +614,51 @@ impl Engine {
             self.apply_rules(account, now, &mut out);
         }
         out
+    }
+
+    /// A public-area charge split over the group's members by its rule.
+    /// Members not loaded are left out; with no weight at all the split falls
+    /// back to equal shares and says so.
+    fn shares(
+        &mut self,
+        group: &SharedGroup,
+        total: Fen,
+        meter: MeterId,
+        out: &mut Outcome,
+    ) -> Vec<(AccountId, Fen)> {
+        let members: Vec<(AccountId, u64)> = group
+            .members
+            .iter()
+            .filter(|(a, _)| self.accounts.contains_key(a))
+            .map(|(a, w)| {
+                let weight = match group.rule {
+                    ShareRule::Area => *w,
+                    ShareRule::Equal => 1,
+                    ShareRule::Usage => self.accounts.get(a).map_or(0, |s| s.usage_since_split),
+                };
+                (*a, weight)
+            })
+            .collect();
+        if group.rule == ShareRule::Usage {
+            for (a, _) in &members {
+                if let Some(slot) = self.accounts.get_mut(a) {
+                    slot.usage_since_split = 0;
+                }
+            }
+        }
+        match split(total, &members) {
+            Ok(shares) => shares,
+            Err(_) => {
+                out.alarms.push(Alarm {
+                    meter,
+                    kind: "apportionment",
+                    detail: "no member had a weight for the public-area split; shared equally"
+                        .into(),
+                });
+                let equal: Vec<(AccountId, u64)> = members.iter().map(|(a, _)| (*a, 1)).collect();
+                split(total, &equal).unwrap_or_default()
+            }
+        }
     }
 
     fn post(

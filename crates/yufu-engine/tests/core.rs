@@ -69,6 +69,7 @@ impl Fixture {
                     tariff: tariff.into(),
                     billing: Default::default(),
                     fixed_charges_from: at("2026-01-15T00:00+08:00"),
+                    shared: None,
                 })
                 .unwrap();
         }
@@ -270,6 +271,7 @@ fn fixed_charges_post_once_per_period() {
             tariff: "guangzhou-residential-water".into(),
             billing: Default::default(),
             fixed_charges_from: at("2026-01-15T00:00+08:00"),
+            shared: None,
         })
         .unwrap();
     f.recharge("2026-01-15T00:00+08:00", 10_000, "pay-1");
@@ -318,6 +320,120 @@ fn fixed_charges_post_once_per_period() {
     f.ledger.extend(out.entries.iter().cloned());
     assert_eq!(f.engine.balance(f.account), Some(Fen(10_000 - 600)));
     f.check_ledger();
+}
+
+#[test]
+fn public_area_charges_are_split_over_the_group() {
+    let mut engine = Engine::new(RetryPolicy::default());
+    engine.add_tariff(parse_tariff("res", RESIDENTIAL).unwrap());
+    engine.add_site(
+        "s",
+        ProtectedWindows::default(),
+        TimeZone::get("Asia/Shanghai").unwrap(),
+    );
+    let policy = BalancePolicy::new(vec![], Fen(-1_000_000)).unwrap();
+    let members: Vec<AccountId> = (0..3).map(|_| AccountId::new()).collect();
+    let owner = AccountId::new();
+    for id in members.iter().chain([&owner]) {
+        let setup = AccountSetup {
+            id: *id,
+            balance: Fen::ZERO,
+            last_seq: 0,
+            policy: policy.clone(),
+            site: "s".into(),
+            supply: Supply::On,
+        };
+        engine.add_account(setup).unwrap();
+    }
+    let add = |engine: &mut Engine, account: AccountId, shared: Option<SharedGroup>| {
+        let id = MeterId::new();
+        engine
+            .add_meter(MeterSetup {
+                id,
+                account,
+                utility: Utility::Electricity,
+                params: MeterParams::default(),
+                tariff: "guangdong-residential-electricity".into(),
+                billing: Default::default(),
+                fixed_charges_from: at("2026-07-01T00:00+08:00"),
+                shared,
+            })
+            .unwrap();
+        id
+    };
+    let by_area = SharedGroup {
+        rule: yufu_domain::apportion::ShareRule::Area,
+        members: vec![(members[0], 8950), (members[1], 11230), (members[2], 8950)],
+    };
+    let stairwell = add(&mut engine, owner, Some(by_area));
+    let read = |engine: &mut Engine, meter: MeterId, t: &str, r: u64| {
+        let t = at(t);
+        engine
+            .ingest(
+                &ReadingIn {
+                    meter,
+                    at: t,
+                    register: r,
+                    rates: None,
+                },
+                t,
+            )
+            .1
+    };
+    read(&mut engine, stairwell, "2026-07-01T00:00+08:00", 0);
+    // 17 kWh at 0.5883 = 10.00 yuan (1000.11 fen → 1000), split by area.
+    let out = read(&mut engine, stairwell, "2026-07-02T00:00+08:00", 17_000);
+    let split: Vec<(AccountId, Fen)> = out.entries.iter().map(|e| (e.account, e.amount)).collect();
+    assert_eq!(
+        split,
+        vec![
+            (members[0], Fen(-307)),
+            (members[1], Fen(-386)),
+            (members[2], Fen(-307))
+        ]
+    );
+    assert_eq!(
+        engine.balance(owner),
+        Some(Fen::ZERO),
+        "the shared meter's own account pays nothing"
+    );
+    assert!(
+        out.entries
+            .iter()
+            .all(|e| e.idempotency_key.ends_with(&e.account.to_string()))
+    );
+
+    // By usage: members' own consumption since the last split decides.
+    let lift = add(
+        &mut engine,
+        owner,
+        Some(SharedGroup {
+            rule: yufu_domain::apportion::ShareRule::Usage,
+            members: vec![(members[0], 0), (members[1], 0)],
+        }),
+    );
+    let m0 = add(&mut engine, members[0], None);
+    let m1 = add(&mut engine, members[1], None);
+    for (m, q) in [(m0, 0), (m1, 0), (lift, 0)] {
+        read(&mut engine, m, "2026-07-03T00:00+08:00", q);
+    }
+    read(&mut engine, m0, "2026-07-04T00:00+08:00", 30_000);
+    read(&mut engine, m1, "2026-07-04T00:00+08:00", 10_000);
+    let out = read(&mut engine, lift, "2026-07-04T00:00+08:00", 17_000);
+    let split: Vec<(AccountId, i64)> = out
+        .entries
+        .iter()
+        .map(|e| (e.account, e.amount.0))
+        .collect();
+    assert_eq!(
+        split,
+        vec![(members[0], -750), (members[1], -250)],
+        "3 : 1 by usage"
+    );
+    // Usage restarts after a split: nothing used since → equal shares, with an alarm.
+    let out = read(&mut engine, lift, "2026-07-05T00:00+08:00", 34_000);
+    assert_eq!(out.alarms[0].kind, "apportionment");
+    assert_eq!(out.entries.iter().map(|e| e.amount.0).sum::<i64>(), -1000);
 }
 
 #[test]

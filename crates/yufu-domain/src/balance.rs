@@ -410,4 +410,60 @@ mod tests {
         let almost = all.next_allowed(&tz, at("2026-03-03T12:00+08:00"));
         assert_eq!(almost, Some(at("2026-03-03T23:59:59+08:00")));
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Warnings fire once per downward crossing; cut-offs happen only at
+            /// or below the cut-off level and never inside a protected window;
+            /// reconnects only follow a cut-off and only above the level.
+            #[test]
+            fn rules_hold_for_any_balance_history(
+                steps in prop::collection::vec((-3_000i64..3_000, 1i64..600), 1..200),
+            ) {
+                let p = policy();
+                let w = friendly();
+                let tz = shanghai();
+                let mut t = at("2026-03-02T09:00+08:00");
+                let mut balance = Fen(6_000);
+                let mut r = AccountRules::new(balance);
+                let mut off = false;
+                for (delta, mins) in steps {
+                    t = t.checked_add(jiff::SignedDuration::from_mins(mins)).unwrap();
+                    let before = balance;
+                    balance = Fen(balance.0 + delta);
+                    let (next, effects) = apply(&p, &w, &tz, r, balance, t);
+                    for level in p.warnings() {
+                        let crossed = before >= *level && balance < *level;
+                        let warned = effects.iter().filter(|e| matches!(e, Effect::Warning { level: l, .. } if l == level)).count();
+                        // A fall may also complete after a re-arm; never more than one notice per level per step.
+                        prop_assert!(warned <= 1);
+                        if crossed {
+                            prop_assert_eq!(warned, 1, "crossing {:?} not notified", level);
+                        }
+                    }
+                    for e in &effects {
+                        match e {
+                            Effect::Cutoff => {
+                                prop_assert!(balance <= p.cutoff());
+                                prop_assert!(!w.is_protected(tz.to_datetime(t)), "cut at a protected time {}", t);
+                                prop_assert!(!off);
+                                off = true;
+                            }
+                            Effect::Reconnect => {
+                                prop_assert!(off, "reconnect without a cut-off");
+                                prop_assert!(balance > p.cutoff());
+                                off = false;
+                            }
+                            _ => {}
+                        }
+                    }
+                    prop_assert_eq!(next.supply == Supply::Off, off);
+                    r = next;
+                }
+            }
+        }
+    }
 }

@@ -84,6 +84,16 @@ pub struct LastReading {
     pub rates: Option<RateRegisters>,
 }
 
+impl LastReading {
+    pub fn of(reading: &Reading) -> Self {
+        Self {
+            at: reading.at,
+            register: reading.register,
+            rates: reading.rates,
+        }
+    }
+}
+
 /// Consumption so far in the current tier period.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
 pub struct PeriodUsage {
@@ -418,11 +428,7 @@ impl Pricer {
         }
         let Some(last) = state.last else {
             let mut next = *state;
-            next.last = Some(LastReading {
-                at: reading.at,
-                register: reading.register,
-                rates: reading.rates,
-            });
+            next.last = Some(LastReading::of(reading));
             return Priced {
                 verdict: Verdict::Opening,
                 state: next,
@@ -481,11 +487,7 @@ impl Pricer {
             .map_or(Timestamp::MAX, |v| v.effective_from);
         if last.at < first {
             let mut next = *state;
-            next.last = Some(LastReading {
-                at: reading.at,
-                register: reading.register,
-                rates: reading.rates,
-            });
+            next.last = Some(LastReading::of(reading));
             return Priced {
                 verdict: Verdict::NoTariff {
                     quantity,
@@ -520,26 +522,16 @@ impl Pricer {
                     &mut period,
                     &mut lines,
                 );
-                let (total_fen, carry) = post(&mut lines, state.carry);
-                return Priced {
-                    verdict: Verdict::Billed(Charge {
-                        quantity,
-                        lines,
-                        total_fen,
-                        apportioned: false,
-                        rollover,
-                        used_rate_registers: false,
-                    }),
-                    state: BillingState {
-                        last: Some(LastReading {
-                            at: reading.at,
-                            register: reading.register,
-                            rates: reading.rates,
-                        }),
-                        period,
-                        carry,
-                    },
-                };
+                return billed(
+                    reading,
+                    lines,
+                    quantity,
+                    state.carry,
+                    period,
+                    rollover,
+                    false,
+                    false,
+                );
             }
         }
         let Some(segments) = self.segments(last.at, reading.at) else {
@@ -609,27 +601,17 @@ impl Pricer {
             }
         }
 
-        let (total_fen, carry) = post(&mut lines, state.carry);
         let quantity = rate_quantities.map_or(quantity, |q| q.iter().sum());
-        Priced {
-            verdict: Verdict::Billed(Charge {
-                quantity,
-                lines,
-                total_fen,
-                apportioned,
-                rollover,
-                used_rate_registers: rate_quantities.is_some(),
-            }),
-            state: BillingState {
-                last: Some(LastReading {
-                    at: reading.at,
-                    register: reading.register,
-                    rates: reading.rates,
-                }),
-                period,
-                carry,
-            },
-        }
+        billed(
+            reading,
+            lines,
+            quantity,
+            state.carry,
+            period,
+            rollover,
+            apportioned,
+            rate_quantities.is_some(),
+        )
     }
 
     /// Adds the lines for `quantity` consumed in `seg` (in `band`, for
@@ -668,6 +650,36 @@ impl Pricer {
                 }
             }
         }
+    }
+}
+
+/// Posts the lines and builds the `Billed` verdict with the state to keep.
+#[allow(clippy::too_many_arguments)]
+fn billed(
+    reading: &Reading,
+    mut lines: Vec<ChargeLine>,
+    quantity: u64,
+    carry: i64,
+    period: Option<PeriodUsage>,
+    rollover: bool,
+    apportioned: bool,
+    used_rate_registers: bool,
+) -> Priced {
+    let (total_fen, carry) = post(&mut lines, carry);
+    Priced {
+        verdict: Verdict::Billed(Charge {
+            quantity,
+            lines,
+            total_fen,
+            apportioned,
+            rollover,
+            used_rate_registers,
+        }),
+        state: BillingState {
+            last: Some(LastReading::of(reading)),
+            period,
+            carry,
+        },
     }
 }
 

@@ -11,8 +11,13 @@ use yufu_domain::{
     StaffUserId, Unit, UnitId, Username, Utility,
 };
 
+pub mod journal;
+#[doc(hidden)]
+pub mod journal_sql;
 #[doc(hidden)]
 pub mod sql;
+
+pub use journal::Journal;
 
 /// Columns that hold personal data (个人信息), as (table, column). The access
 /// issue encrypts exactly these at rest; a test there proves no plaintext of
@@ -171,6 +176,9 @@ impl FleetCounts {
 #[async_trait]
 pub trait Store: Send + Sync + fmt::Debug + 'static {
     fn backend(&self) -> Backend;
+
+    /// The engine's journal in the same database (see [`journal`]).
+    fn journal(&self) -> &dyn Journal;
 
     /// Answers when the database accepts a query (for `/readyz`).
     async fn ping(&self) -> StoreResult<()>;

@@ -308,6 +308,10 @@ macro_rules! impl_sql_store {
                 <$store>::BACKEND
             }
 
+            fn journal(&self) -> &dyn $crate::Journal {
+                self
+            }
+
             async fn ping(&self) -> $crate::StoreResult<()> {
                 self.backend_ping().await
             }

@@ -11,6 +11,12 @@ use yufu_domain::ledger::{Cause, EntryKind, NewLedgerEntry};
 use yufu_domain::{AccountId, DomainError, Fen, MeterId, Utility};
 use yufu_tariff::{BillingState, MeterParams, Pricer, RateRegisters, Reading, Tariff, Verdict};
 
+mod commands;
+mod snapshot;
+
+pub use commands::CommandUpdate;
+pub use snapshot::{AccountSnapshot, MeterSnapshot, SiteSnapshot, SnapshotItem};
+
 /// Readings remembered per meter to recognise replays of recent ones (older
 /// replays are caught by the store's unique (meter, instant) key).
 pub const RECENT_READINGS: usize = 16;
@@ -35,7 +41,7 @@ pub struct MeterSetup {
 }
 
 /// The accounts that share a public-area meter's charges, and how.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SharedGroup {
     pub rule: ShareRule,
     /// Each member with its weight: floor area in 0.01 m² for
@@ -234,6 +240,9 @@ pub struct Engine {
     recharges: HashMap<(AccountId, String), RechargeRecord>,
     /// Accounts whose cut-off waits for a protected window to end.
     deferred: HashSet<AccountId>,
+    /// Meters with a command still in play (so the dispatcher need not scan
+    /// every meter).
+    with_commands: HashSet<MeterId>,
     retry: RetryPolicy,
 }
 
@@ -256,6 +265,7 @@ impl Engine {
             accounts: HashMap::new(),
             recharges: HashMap::new(),
             deferred: HashSet::new(),
+            with_commands: HashSet::new(),
             retry,
         }
     }
@@ -413,11 +423,24 @@ impl Engine {
                 });
                 return (ReadingResult::Rejected(v.explain()), out);
             }
+            // A late reading is never billed; refusing it (rather than
+            // storing it flagged) keeps storage exactly-once without the
+            // store having to look every reading up: anything at or before
+            // the meter's latest instant is either a recent duplicate, the
+            // latest itself, or refused here.
+            Verdict::OutOfOrder { last_billed_at } => {
+                return (
+                    ReadingResult::Rejected(format!(
+                        "older than the meter's latest reading ({last_billed_at}); \
+                         late readings are not stored, as they would not be billed"
+                    )),
+                    out,
+                );
+            }
             v @ (Verdict::NegativeDelta { .. }
             | Verdict::ImplausibleJump { .. }
             | Verdict::NoTariff { .. }
-            | Verdict::GapTooLong { .. }
-            | Verdict::OutOfOrder { .. }) => {
+            | Verdict::GapTooLong { .. }) => {
                 out.alarms.push(Alarm {
                     meter: r.meter,
                     kind: verdict_name(v),
@@ -777,6 +800,7 @@ impl Engine {
             };
             let command = Command::queue(kind, now, reason);
             meter.commands.push(command.clone());
+            self.with_commands.insert(*id);
             out.commands.push(QueuedCommand {
                 meter: *id,
                 command,

@@ -1,0 +1,154 @@
+//! Command transitions fed back by the dispatcher. Each is an engine request
+//! like a reading (journaled, replayed), because admission — at most one
+//! pending command of a kind per meter — depends on them.
+
+use jiff::Timestamp;
+use yufu_domain::MeterId;
+use yufu_domain::command::{Command, CommandKind, CommandState};
+
+use crate::{Alarm, Engine};
+
+/// A command whose state changed: store its new state and last transition.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct CommandUpdate {
+    pub meter: MeterId,
+    pub command: Command,
+    /// Raised when the command failed or timed out for good.
+    pub alarm: Option<Alarm>,
+}
+
+impl Engine {
+    /// Commands whose time has come to be sent, as (meter, kind).
+    pub fn due_commands(&self, now: Timestamp) -> Vec<(MeterId, CommandKind)> {
+        let mut due: Vec<(MeterId, CommandKind)> = self
+            .with_commands
+            .iter()
+            .filter_map(|id| self.meters.get(id).map(|m| (id, m)))
+            .flat_map(|(id, m)| {
+                m.commands
+                    .iter()
+                    .filter(move |c| c.is_due(now))
+                    .map(move |c| (*id, c.kind))
+            })
+            .collect();
+        due.sort();
+        due
+    }
+
+    /// The earliest instant any pending command needs attention (a queued
+    /// one becomes due, a sent one's acknowledgement is overdue).
+    pub fn next_command_due(&self) -> Option<Timestamp> {
+        self.with_commands
+            .iter()
+            .filter_map(|id| self.meters.get(id))
+            .flat_map(|m| m.commands.iter())
+            .filter(|c| c.state.is_pending())
+            .map(|c| c.due_at)
+            .min()
+    }
+
+    /// The dispatcher is sending the meter's pending command of this kind.
+    pub fn command_sent(
+        &mut self,
+        meter: MeterId,
+        kind: CommandKind,
+        now: Timestamp,
+    ) -> Option<CommandUpdate> {
+        let retry = self.retry;
+        self.update_command(meter, kind, CommandState::Queued, |c| {
+            c.mark_sent(now, &retry).is_ok()
+        })
+    }
+
+    /// The meter confirmed the command.
+    pub fn command_acknowledged(
+        &mut self,
+        meter: MeterId,
+        kind: CommandKind,
+        now: Timestamp,
+    ) -> Option<CommandUpdate> {
+        self.update_command(meter, kind, CommandState::Sent, |c| {
+            c.acknowledge(now).is_ok()
+        })
+    }
+
+    /// The meter (or the way to it) refused: retried after a back-off, or failed.
+    pub fn command_rejected(
+        &mut self,
+        meter: MeterId,
+        kind: CommandKind,
+        reason: &str,
+        now: Timestamp,
+    ) -> Option<CommandUpdate> {
+        let retry = self.retry;
+        self.update_command(meter, kind, CommandState::Sent, |c| {
+            c.reject(now, reason, &retry).is_ok()
+        })
+    }
+
+    /// Sent commands whose acknowledgement is overdue: retried or timed out.
+    pub fn expire_commands(&mut self, now: Timestamp) -> Vec<CommandUpdate> {
+        let retry = self.retry;
+        let mut ids: Vec<MeterId> = self.with_commands.iter().copied().collect();
+        ids.sort();
+        let mut updates = Vec::new();
+        for id in ids {
+            let kinds: Vec<CommandKind> = self
+                .meters
+                .get(&id)
+                .map(|m| {
+                    m.commands
+                        .iter()
+                        .filter(|c| c.state == CommandState::Sent && now >= c.due_at)
+                        .map(|c| c.kind)
+                        .collect()
+                })
+                .unwrap_or_default();
+            for kind in kinds {
+                if let Some(u) = self.update_command(id, kind, CommandState::Sent, |c| {
+                    c.expire(now, &retry)
+                }) {
+                    updates.push(u);
+                }
+            }
+        }
+        updates
+    }
+
+    fn update_command(
+        &mut self,
+        meter: MeterId,
+        kind: CommandKind,
+        from: CommandState,
+        change: impl FnOnce(&mut Command) -> bool,
+    ) -> Option<CommandUpdate> {
+        let slot = self.meters.get_mut(&meter)?;
+        let command = slot
+            .commands
+            .iter_mut()
+            .find(|c| c.kind == kind && c.state == from)?;
+        if !change(command) {
+            return None;
+        }
+        let command = command.clone();
+        if !slot.commands.iter().any(|c| c.state.is_pending()) {
+            self.with_commands.remove(&meter);
+        }
+        let alarm = match command.state {
+            CommandState::Failed | CommandState::TimedOut => Some(Alarm {
+                meter,
+                kind: "command_failed",
+                detail: format!(
+                    "{:?} {:?} after {} attempt(s)",
+                    command.kind, command.state, command.attempts
+                ),
+            }),
+            _ => None,
+        };
+        Some(CommandUpdate {
+            meter,
+            command,
+            alarm,
+        })
+    }
+}

@@ -1,0 +1,270 @@
+//! The engine's whole state as plain data, for checkpoints: a checkpoint
+//! plus the journal after it rebuilds the engine exactly (the journal holds
+//! every request since, including configuration changes).
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use serde::{Deserialize, Serialize};
+use yufu_domain::balance::{AccountRules, BalancePolicy, ProtectedWindows, Supply};
+use yufu_domain::command::Command;
+use yufu_domain::{AccountId, Fen, MeterId, Utility};
+use yufu_tariff::{BillingState, MeterParams};
+
+use crate::{AccountSlot, Engine, MeterSlot, RECENT_READINGS, SetupError, SharedGroup};
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct SiteSnapshot {
+    pub key: String,
+    pub windows: ProtectedWindows,
+    /// IANA name of the site's time zone.
+    pub tz: String,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct AccountSnapshot {
+    pub id: AccountId,
+    pub balance: Fen,
+    pub last_seq: u64,
+    pub policy: BalancePolicy,
+    pub site: String,
+    pub rules: AccountRules,
+    pub usage_since_split: u64,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct MeterSnapshot {
+    pub id: MeterId,
+    pub account: AccountId,
+    pub utility: Utility,
+    pub params: MeterParams,
+    pub tariff: String,
+    pub billing: BillingState,
+    pub commands: Vec<Command>,
+    pub fixed_charges_from: Timestamp,
+    pub shared: Option<SharedGroup>,
+}
+
+/// One item of a snapshot. Items come in an order restore relies on:
+/// sites, then each account followed by its meters.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(tag = "item", rename_all = "snake_case")]
+pub enum SnapshotItem {
+    Site(SiteSnapshot),
+    Account(AccountSnapshot),
+    Meter(MeterSnapshot),
+}
+
+impl Engine {
+    /// The state as items (tariffs are not included: the caller keeps their
+    /// sources and adds them back before restoring).
+    pub fn snapshot(&self) -> Vec<SnapshotItem> {
+        let mut items = Vec::with_capacity(self.sites.len() + self.accounts.len() * 2);
+        let mut sites: Vec<_> = self.sites.iter().collect();
+        sites.sort_by(|a, b| a.0.cmp(b.0));
+        for (key, (windows, tz)) in sites {
+            items.push(SnapshotItem::Site(SiteSnapshot {
+                key: key.clone(),
+                windows: windows.clone(),
+                tz: tz.iana_name().unwrap_or("UTC").to_owned(),
+            }));
+        }
+        let mut accounts: Vec<_> = self.accounts.iter().collect();
+        accounts.sort_by_key(|(id, _)| **id);
+        for (id, a) in accounts {
+            items.push(SnapshotItem::Account(AccountSnapshot {
+                id: *id,
+                balance: a.balance,
+                last_seq: a.last_seq,
+                policy: a.policy.clone(),
+                site: a.site.clone(),
+                rules: a.rules,
+                usage_since_split: a.usage_since_split,
+            }));
+            for meter_id in &a.meters {
+                let Some(m) = self.meters.get(meter_id) else {
+                    continue;
+                };
+                items.push(SnapshotItem::Meter(MeterSnapshot {
+                    id: *meter_id,
+                    account: m.account,
+                    utility: m.utility,
+                    params: m.params,
+                    tariff: m.tariff.clone(),
+                    billing: m.billing,
+                    commands: m.commands.clone(),
+                    fixed_charges_from: m.fixed_charges_from,
+                    shared: m.shared.clone(),
+                }));
+            }
+        }
+        items
+    }
+
+    /// Puts one snapshot item back (in snapshot order).
+    pub fn restore(&mut self, item: SnapshotItem) -> Result<(), SetupError> {
+        match item {
+            SnapshotItem::Site(s) => {
+                let tz = TimeZone::get(&s.tz).map_err(|_| SetupError::UnknownSite(s.tz))?;
+                self.add_site(s.key, s.windows, tz);
+            }
+            SnapshotItem::Account(a) => {
+                if !self.sites.contains_key(&a.site) {
+                    return Err(SetupError::UnknownSite(a.site));
+                }
+                if matches!(a.rules.supply, Supply::CutPending { .. }) {
+                    self.deferred.insert(a.id);
+                }
+                self.accounts.insert(
+                    a.id,
+                    AccountSlot {
+                        balance: a.balance,
+                        last_seq: a.last_seq,
+                        policy: a.policy,
+                        site: a.site,
+                        rules: a.rules,
+                        meters: Vec::new(),
+                        usage_since_split: a.usage_since_split,
+                    },
+                );
+            }
+            SnapshotItem::Meter(m) => {
+                if !self.tariffs.contains_key(&m.tariff) {
+                    return Err(SetupError::UnknownTariff(m.tariff));
+                }
+                let account = self
+                    .accounts
+                    .get_mut(&m.account)
+                    .ok_or(SetupError::UnknownAccount(m.account))?;
+                account.meters.push(m.id);
+                if m.commands.iter().any(|c| c.state.is_pending()) {
+                    self.with_commands.insert(m.id);
+                }
+                self.meters.insert(
+                    m.id,
+                    MeterSlot {
+                        account: m.account,
+                        utility: m.utility,
+                        params: m.params,
+                        tariff: m.tariff,
+                        billing: m.billing,
+                        recent: std::collections::VecDeque::with_capacity(RECENT_READINGS),
+                        commands: m.commands,
+                        fixed_charges_from: m.fixed_charges_from,
+                        shared: m.shared,
+                    },
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds an account, or changes an existing one's policy and site while
+    /// keeping its balance, sequence and supply state.
+    pub fn upsert_account(&mut self, a: crate::AccountSetup) -> Result<(), SetupError> {
+        if !self.sites.contains_key(&a.site) {
+            return Err(SetupError::UnknownSite(a.site));
+        }
+        match self.accounts.get_mut(&a.id) {
+            Some(slot) => {
+                slot.policy = a.policy;
+                slot.site = a.site;
+                Ok(())
+            }
+            None => self.add_account(a),
+        }
+    }
+
+    /// Adds a meter, or changes an existing one's configuration (account,
+    /// tariff, parameters, sharing) while keeping its billing state,
+    /// commands and fixed-charge mark.
+    pub fn upsert_meter(&mut self, m: crate::MeterSetup) -> Result<(), SetupError> {
+        if !self.meters.contains_key(&m.id) {
+            return self.add_meter(m);
+        }
+        let pricer = self
+            .tariffs
+            .get(&m.tariff)
+            .ok_or_else(|| SetupError::UnknownTariff(m.tariff.clone()))?;
+        if pricer.tariff().utility != m.utility {
+            return Err(SetupError::UtilityMismatch {
+                meter: m.utility,
+                tariff: pricer.tariff().utility,
+            });
+        }
+        if !self.accounts.contains_key(&m.account) {
+            return Err(SetupError::UnknownAccount(m.account));
+        }
+        let Some(slot) = self.meters.get_mut(&m.id) else {
+            return Ok(());
+        };
+        let old_account = slot.account;
+        slot.account = m.account;
+        slot.utility = m.utility;
+        slot.params = m.params;
+        slot.tariff = m.tariff;
+        slot.shared = m.shared;
+        if old_account != m.account {
+            if let Some(a) = self.accounts.get_mut(&old_account) {
+                a.meters.retain(|id| *id != m.id);
+            }
+            if let Some(a) = self.accounts.get_mut(&m.account) {
+                a.meters.push(m.id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets a meter (unassigned or removed): its readings are refused
+    /// from now on. Returns whether it was known.
+    pub fn remove_meter(&mut self, id: MeterId) -> bool {
+        let Some(slot) = self.meters.remove(&id) else {
+            return false;
+        };
+        if let Some(a) = self.accounts.get_mut(&slot.account) {
+            a.meters.retain(|m| *m != id);
+        }
+        self.with_commands.remove(&id);
+        true
+    }
+
+    pub fn has_meter(&self, id: MeterId) -> bool {
+        self.meters.contains_key(&id)
+    }
+
+    pub fn has_account(&self, id: AccountId) -> bool {
+        self.accounts.contains_key(&id)
+    }
+
+    pub fn has_tariff(&self, key: &str) -> bool {
+        self.tariffs.contains_key(key)
+    }
+
+    pub fn has_site(&self, key: &str) -> bool {
+        self.sites.contains_key(key)
+    }
+
+    /// The account's last entry sequence number.
+    pub fn last_seq(&self, account: AccountId) -> Option<u64> {
+        self.accounts.get(&account).map(|a| a.last_seq)
+    }
+
+    /// The meter's account (the one charged, or the public-area holder).
+    pub fn meter_account(&self, meter: MeterId) -> Option<AccountId> {
+        self.meters.get(&meter).map(|m| m.account)
+    }
+
+    /// The meter's tariff key.
+    pub fn meter_tariff(&self, meter: MeterId) -> Option<&str> {
+        self.meters.get(&meter).map(|m| m.tariff.as_str())
+    }
+
+    /// The account's balance policy.
+    pub fn policy(&self, account: AccountId) -> Option<&BalancePolicy> {
+        self.accounts.get(&account).map(|a| &a.policy)
+    }
+
+    /// Number of meters and accounts loaded.
+    pub fn size(&self) -> (usize, usize) {
+        (self.meters.len(), self.accounts.len())
+    }
+}

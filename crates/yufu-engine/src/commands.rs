@@ -105,9 +105,9 @@ impl Engine {
                 })
                 .unwrap_or_default();
             for kind in kinds {
-                if let Some(u) = self.update_command(id, kind, CommandState::Sent, |c| {
-                    c.expire(now, &retry)
-                }) {
+                if let Some(u) =
+                    self.update_command(id, kind, CommandState::Sent, |c| c.expire(now, &retry))
+                {
                     updates.push(u);
                 }
             }

@@ -227,6 +227,11 @@ impl Engine {
         true
     }
 
+    /// Whether a recharge with this key was applied since the engine started.
+    pub fn knows_recharge(&self, account: AccountId, key: &str) -> bool {
+        self.recharges.contains_key(&(account, key.to_owned()))
+    }
+
     pub fn has_meter(&self, id: MeterId) -> bool {
         self.meters.contains_key(&id)
     }
@@ -256,6 +261,18 @@ impl Engine {
     /// The meter's tariff key.
     pub fn meter_tariff(&self, meter: MeterId) -> Option<&str> {
         self.meters.get(&meter).map(|m| m.tariff.as_str())
+    }
+
+    pub fn meter_params(&self, meter: MeterId) -> Option<MeterParams> {
+        self.meters.get(&meter).map(|m| m.params)
+    }
+
+    pub fn meter_shared(&self, meter: MeterId) -> Option<Option<&SharedGroup>> {
+        self.meters.get(&meter).map(|m| m.shared.as_ref())
+    }
+
+    pub fn account_site(&self, account: AccountId) -> Option<&str> {
+        self.accounts.get(&account).map(|a| a.site.as_str())
     }
 
     /// The account's balance policy.

@@ -1,0 +1,741 @@
+#![doc = include_str!("../README.md")]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use tokio::sync::{mpsc, oneshot, watch};
+use yufu_domain::balance::{BalancePolicy, Supply};
+use yufu_domain::command::{Command, RetryPolicy};
+use yufu_domain::{AccountId, MeterId};
+use yufu_engine::{Engine, LedgerEntry, ReadingIn, ReadingResult, RechargeError, RechargeIn};
+use yufu_store::journal::{Checkpoint, JournalBatch, JournalRecord};
+use yufu_store::{Store, StoreError};
+
+pub mod dispatch;
+pub mod event;
+mod state;
+pub mod sync;
+
+pub use event::{CommandEvent, ConfigChange};
+use state::{State, from_ms, ms};
+
+/// Requests the writer takes from its channel before one commit. Bigger
+/// batches amortise the fsync; the bound keeps one commit short.
+pub const MAX_BATCH: usize = 20_000;
+/// Checkpoint items per stored chunk.
+const CHUNK_ITEMS: usize = 2_000;
+/// Journal records read per replay round trip.
+const REPLAY_PAGE: u32 = 50_000;
+
+#[derive(Clone, Debug)]
+pub struct WriterConfig {
+    /// Take a checkpoint after this many journal records (0: only on
+    /// shutdown). Replay after a crash re-applies at most this many.
+    pub checkpoint_every: u64,
+    /// How often fixed charges and deferred cut-offs are looked at.
+    pub tick_every: Duration,
+    pub retry: RetryPolicy,
+    /// Channel capacity (requests waiting for the writer).
+    pub queue: usize,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        Self {
+            checkpoint_every: 1_000_000,
+            tick_every: Duration::from_secs(60),
+            retry: RetryPolicy::default(),
+            queue: 1024,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WriterError {
+    #[error("the writer has stopped")]
+    Stopped,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the journal cannot be replayed: {0}")]
+    Replay(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// What a recharge request got.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RechargeAnswer {
+    pub entry: LedgerEntryView,
+    /// True when the key was seen before: nothing new was credited.
+    pub replay: bool,
+}
+
+/// A ledger entry as callers see it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct LedgerEntryView {
+    pub account_id: AccountId,
+    pub seq: i64,
+    pub kind: String,
+    pub amount_fen: i64,
+    pub balance_after_fen: i64,
+    pub idempotency_key: String,
+    pub at: Timestamp,
+}
+
+impl From<&LedgerEntry> for LedgerEntryView {
+    fn from(e: &LedgerEntry) -> Self {
+        Self {
+            account_id: e.account,
+            seq: i64::try_from(e.seq).unwrap_or(i64::MAX),
+            kind: serde_json::to_value(e.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            amount_fen: e.amount.0,
+            balance_after_fen: e.balance_after.0,
+            idempotency_key: e.idempotency_key.clone(),
+            at: e.at,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RechargeFailure {
+    #[error(transparent)]
+    Engine(#[from] RechargeError),
+    #[error(transparent)]
+    Writer(#[from] WriterError),
+}
+
+/// An account as the engine holds it (committed state).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct AccountView {
+    pub account_id: AccountId,
+    pub balance_fen: i64,
+    pub last_seq: u64,
+    pub supply: Supply,
+    pub policy: Option<BalancePolicy>,
+    /// The newest ledger entry's `no` (head of the chain), if any.
+    #[serde(skip)]
+    pub ledger_head: Option<i64>,
+}
+
+/// A meter as the engine holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MeterView {
+    pub meter_id: MeterId,
+    pub account_id: Option<AccountId>,
+    pub tariff: Option<String>,
+    pub readings_head: Option<i64>,
+    pub pending: Vec<Command>,
+}
+
+enum Request {
+    Readings {
+        readings: Vec<ReadingIn>,
+        reply: oneshot::Sender<Vec<ReadingResult>>,
+    },
+    Recharge {
+        req: RechargeIn,
+        reply: oneshot::Sender<Result<RechargeAnswer, RechargeFailure>>,
+    },
+    Config {
+        changes: Vec<ConfigChange>,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    Command {
+        event: CommandEvent,
+        reply: Option<oneshot::Sender<bool>>,
+    },
+    Tick {
+        reply: Option<oneshot::Sender<()>>,
+    },
+    Account {
+        id: AccountId,
+        reply: oneshot::Sender<Option<AccountView>>,
+    },
+    Meter {
+        id: MeterId,
+        reply: oneshot::Sender<Option<MeterView>>,
+    },
+    DueCommands {
+        reply: oneshot::Sender<DueCommands>,
+    },
+    Checkpoint {
+        reply: oneshot::Sender<Result<(), WriterError>>,
+    },
+}
+
+/// The handle every producer uses; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Writer {
+    tx: mpsc::Sender<Request>,
+    /// Bumped after every commit that queued or changed a command.
+    commands_changed: watch::Receiver<u64>,
+}
+
+impl Writer {
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Request,
+    ) -> Result<T, WriterError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(make(reply))
+            .await
+            .map_err(|_| WriterError::Stopped)?;
+        rx.await.map_err(|_| WriterError::Stopped)
+    }
+
+    /// Prices and posts readings; answers after they are committed.
+    pub async fn ingest(
+        &self,
+        readings: Vec<ReadingIn>,
+    ) -> Result<Vec<ReadingResult>, WriterError> {
+        self.ask(|reply| Request::Readings { readings, reply })
+            .await
+    }
+
+    /// Credits a recharge once per (account, key); answers after commit.
+    pub async fn recharge(&self, req: RechargeIn) -> Result<RechargeAnswer, RechargeFailure> {
+        self.ask(|reply| Request::Recharge { req, reply }).await?
+    }
+
+    /// Applies configuration changes in order (stops at the first error).
+    pub async fn configure(&self, changes: Vec<ConfigChange>) -> Result<(), WriterError> {
+        self.ask(|reply| Request::Config { changes, reply })
+            .await?
+            .map_err(WriterError::Invalid)
+    }
+
+    /// Reports a command's progress; answers whether it changed anything.
+    pub async fn command(&self, event: CommandEvent) -> Result<bool, WriterError> {
+        self.ask(|reply| Request::Command {
+            event,
+            reply: Some(reply),
+        })
+        .await
+    }
+
+    /// Runs the scheduler's work now (fixed charges, deferred cut-offs).
+    pub async fn tick(&self) -> Result<(), WriterError> {
+        self.ask(|reply| Request::Tick { reply: Some(reply) }).await
+    }
+
+    pub async fn account(&self, id: AccountId) -> Result<Option<AccountView>, WriterError> {
+        self.ask(|reply| Request::Account { id, reply }).await
+    }
+
+    pub async fn meter(&self, id: MeterId) -> Result<Option<MeterView>, WriterError> {
+        self.ask(|reply| Request::Meter { id, reply }).await
+    }
+
+    /// Commands due now, and when the next one needs attention.
+    pub async fn due_commands(&self) -> Result<DueCommands, WriterError> {
+        self.ask(|reply| Request::DueCommands { reply }).await
+    }
+
+    pub async fn checkpoint(&self) -> Result<(), WriterError> {
+        self.ask(|reply| Request::Checkpoint { reply }).await?
+    }
+
+    /// Changes whenever a commit queued or changed a command.
+    pub fn commands_changed(&self) -> watch::Receiver<u64> {
+        self.commands_changed.clone()
+    }
+}
+
+/// The running writer task.
+#[derive(Debug)]
+pub struct WriterTask {
+    pub handle: tokio::task::JoinHandle<()>,
+    /// What start-up found: checkpoint position and records replayed.
+    pub recovered: Recovery,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Recovery {
+    pub checkpoint_seq: i64,
+    pub replayed: u64,
+    pub millis: u128,
+}
+
+/// Rebuilds the engine from the latest checkpoint and the journal after it,
+/// then starts the writer task.
+pub async fn start(
+    store: Arc<dyn Store>,
+    config: WriterConfig,
+) -> Result<(Writer, WriterTask), WriterError> {
+    let started = Instant::now();
+    let (mut state, recovery) = recover(store.as_ref(), &config).await?;
+    let recovered = Recovery {
+        millis: started.elapsed().as_millis(),
+        ..recovery
+    };
+    tracing::info!(
+        checkpoint_seq = recovered.checkpoint_seq,
+        replayed = recovered.replayed,
+        millis = recovered.millis,
+        "engine recovered"
+    );
+    let (tx, rx) = mpsc::channel(config.queue.max(1));
+    let (changed_tx, changed_rx) = watch::channel(0u64);
+    // Commands pending from before a restart need the dispatcher too.
+    if state.engine.next_command_due().is_some() {
+        changed_tx.send_modify(|v| *v += 1);
+    }
+    let since = recovered.replayed;
+    let handle = tokio::spawn(async move {
+        let mut run = Run {
+            store,
+            config,
+            since_checkpoint: since,
+            changed: changed_tx,
+        };
+        run.main(&mut state, rx).await;
+    });
+    Ok((
+        Writer {
+            tx,
+            commands_changed: changed_rx,
+        },
+        WriterTask { handle, recovered },
+    ))
+}
+
+async fn recover(
+    store: &dyn Store,
+    config: &WriterConfig,
+) -> Result<(State, Recovery), WriterError> {
+    let journal = store.journal();
+    let mut state = State::new(Engine::new(config.retry));
+    let mut recovery = Recovery::default();
+    if let Some(cp) = journal.latest_checkpoint().await? {
+        recovery.checkpoint_seq = cp.seq;
+        for chunk in &cp.chunks {
+            for line in chunk.lines().filter(|l| !l.is_empty()) {
+                let item = serde_json::from_str(line)
+                    .map_err(|e| WriterError::Replay(format!("checkpoint {}: {e}", cp.seq)))?;
+                state.restore(item).map_err(WriterError::Replay)?;
+            }
+        }
+    }
+    let mut after = recovery.checkpoint_seq;
+    let mut scratch = JournalBatch::default();
+    loop {
+        let records = journal.journal_after(after, REPLAY_PAGE).await?;
+        let Some(last) = records.last() else { break };
+        after = last.seq();
+        for record in records {
+            recovery.replayed += 1;
+            replay_one(&mut state, record, &mut scratch)?;
+            scratch = JournalBatch::default();
+        }
+    }
+    // Replay must land exactly where the stored journal ends, or the engine
+    // and the store disagree and nothing may be written on top.
+    let tail = journal.tail().await?;
+    if state.next_entry_no != tail.entry_no + 1 {
+        return Err(WriterError::Replay(format!(
+            "replay posted up to ledger entry {} but the store holds up to {}",
+            state.next_entry_no - 1,
+            tail.entry_no
+        )));
+    }
+    state.next_seq = state.next_seq.max(tail.seq + 1);
+    state.next_command_no = state.next_command_no.max(tail.command_no + 1);
+    Ok((state, recovery))
+}
+
+fn replay_one(
+    state: &mut State,
+    record: JournalRecord,
+    scratch: &mut JournalBatch,
+) -> Result<(), WriterError> {
+    match record {
+        JournalRecord::Reading(r) => {
+            let rates = match &r.rates {
+                Some(text) => Some(yufu_tariff::RateRegisters(
+                    serde_json::from_str(text).map_err(|e| {
+                        WriterError::Replay(format!("reading {}: rates: {e}", r.seq))
+                    })?,
+                )),
+                None => None,
+            };
+            let reading = ReadingIn {
+                meter: r.meter_id,
+                at: from_ms(r.at_ms),
+                register: u64::try_from(r.register).unwrap_or(0),
+                rates,
+            };
+            let result = state.reading(&reading, from_ms(r.received_ms), Some(r.seq), scratch);
+            if !matches!(result, ReadingResult::Accepted(_)) {
+                return Err(WriterError::Replay(format!(
+                    "stored reading {} of meter {} replays as {result:?}",
+                    r.seq, r.meter_id
+                )));
+            }
+        }
+        JournalRecord::Event(e) => {
+            let now = from_ms(e.at_ms);
+            let bad = |what: &str, err: &dyn std::fmt::Display| {
+                WriterError::Replay(format!("event {} ({what}): {err}", e.seq))
+            };
+            match e.kind.as_str() {
+                event::KIND_CONFIG => {
+                    let change: ConfigChange =
+                        serde_json::from_str(&e.body).map_err(|err| bad("config", &err))?;
+                    state
+                        .config(&change, now, Some(e.seq), scratch)
+                        .map_err(|err| bad("config", &err))?;
+                }
+                event::KIND_RECHARGE => {
+                    let body: event::RechargeBody =
+                        serde_json::from_str(&e.body).map_err(|err| bad("recharge", &err))?;
+                    state
+                        .recharge(body.into(), now, Some(e.seq), scratch)
+                        .map_err(|err| bad("recharge", &err))?;
+                }
+                event::KIND_COMMAND => {
+                    let ev: CommandEvent =
+                        serde_json::from_str(&e.body).map_err(|err| bad("command", &err))?;
+                    state.command(&ev, now, Some(e.seq), scratch);
+                }
+                event::KIND_TICK => state.tick(now, Some(e.seq), scratch),
+                other => return Err(bad("kind", &format!("unknown kind '{other}'"))),
+            }
+        }
+    }
+    Ok(())
+}
+
+struct Run {
+    store: Arc<dyn Store>,
+    config: WriterConfig,
+    since_checkpoint: u64,
+    changed: watch::Sender<u64>,
+}
+
+/// An answer to send once the batch is committed.
+enum Answer {
+    Readings(oneshot::Sender<Vec<ReadingResult>>, Vec<ReadingResult>),
+    Recharge(
+        oneshot::Sender<Result<RechargeAnswer, RechargeFailure>>,
+        Result<RechargeAnswer, RechargeFailure>,
+    ),
+    Config(oneshot::Sender<Result<(), String>>, Result<(), String>),
+    Command(Option<oneshot::Sender<bool>>, bool),
+    Tick(Option<oneshot::Sender<()>>),
+    Account(oneshot::Sender<Option<AccountView>>, Option<AccountView>),
+    Meter(oneshot::Sender<Option<MeterView>>, Option<MeterView>),
+    Due(oneshot::Sender<DueCommands>, DueCommands),
+}
+
+pub type DueCommands = (
+    Vec<(MeterId, yufu_domain::command::CommandKind)>,
+    Option<Timestamp>,
+);
+
+impl Answer {
+    /// Sends the answer; after a failed commit every write is reported as failed.
+    fn send(self, committed: Result<(), &str>) {
+        match (self, committed) {
+            (Answer::Readings(tx, results), Ok(())) => {
+                let _ = tx.send(results);
+            }
+            (Answer::Readings(tx, results), Err(e)) => {
+                let failed = results
+                    .iter()
+                    .map(|_| ReadingResult::Rejected(format!("not stored: {e}")))
+                    .collect();
+                let _ = tx.send(failed);
+            }
+            (Answer::Recharge(tx, result), Ok(())) => {
+                let _ = tx.send(result);
+            }
+            (Answer::Recharge(tx, _), Err(e)) => {
+                let _ = tx.send(Err(WriterError::Store(StoreError::Unavailable(
+                    e.to_owned(),
+                ))
+                .into()));
+            }
+            (Answer::Config(tx, result), Ok(())) => {
+                let _ = tx.send(result);
+            }
+            (Answer::Config(tx, _), Err(e)) => {
+                let _ = tx.send(Err(format!("not stored: {e}")));
+            }
+            (Answer::Command(tx, changed), committed) => {
+                if let Some(tx) = tx {
+                    let _ = tx.send(changed && committed.is_ok());
+                }
+            }
+            (Answer::Tick(tx), _) => {
+                if let Some(tx) = tx {
+                    let _ = tx.send(());
+                }
+            }
+            (Answer::Account(tx, view), _) => {
+                let _ = tx.send(view);
+            }
+            (Answer::Meter(tx, view), _) => {
+                let _ = tx.send(view);
+            }
+            (Answer::Due(tx, due), _) => {
+                let _ = tx.send(due);
+            }
+        }
+    }
+}
+
+impl Run {
+    async fn main(&mut self, state: &mut State, mut rx: mpsc::Receiver<Request>) {
+        let mut tick = tokio::time::interval(self.config.tick_every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            let first = tokio::select! {
+                req = rx.recv() => match req {
+                    Some(req) => req,
+                    None => break,
+                },
+                _ = tick.tick() => Request::Tick { reply: None },
+            };
+            let mut pending = vec![first];
+            let mut readings = 0usize;
+            while readings < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(req) => {
+                        if let Request::Readings { readings: r, .. } = &req {
+                            readings += r.len();
+                        } else {
+                            readings += 1;
+                        }
+                        pending.push(req);
+                    }
+                    Err(_) => break,
+                }
+            }
+            if let Err(e) = self.apply_and_commit(state, pending).await {
+                // The engine ran ahead of a journal that did not commit:
+                // rebuild it from the store before taking anything else.
+                tracing::error!(error = %e, "commit failed; rebuilding the engine from the journal");
+                match recover(self.store.as_ref(), &self.config).await {
+                    Ok((fresh, _)) => *state = fresh,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot rebuild the engine; the writer stops");
+                        return;
+                    }
+                }
+            }
+        }
+        if let Err(e) = self.checkpoint(state).await {
+            tracing::warn!(error = %e, "checkpoint at shutdown failed; the journal will be replayed");
+        }
+    }
+
+    async fn apply_and_commit(
+        &mut self,
+        state: &mut State,
+        pending: Vec<Request>,
+    ) -> Result<(), String> {
+        let now = Timestamp::now();
+        let mut batch = JournalBatch::default();
+        let mut answers = Vec::with_capacity(pending.len());
+        let mut checkpoint_replies = Vec::new();
+        for req in pending {
+            match req {
+                Request::Readings { readings, reply } => {
+                    let results = readings
+                        .iter()
+                        .map(|r| state.reading(r, now, None, &mut batch))
+                        .collect();
+                    answers.push(Answer::Readings(reply, results));
+                }
+                Request::Recharge { req, reply } => {
+                    let result = self.recharge(state, req, now, &mut batch).await;
+                    answers.push(Answer::Recharge(reply, result));
+                }
+                Request::Config { changes, reply } => {
+                    let mut result = Ok(());
+                    for change in &changes {
+                        if let Err(e) = state.config(change, now, None, &mut batch) {
+                            result = Err(e);
+                            break;
+                        }
+                    }
+                    answers.push(Answer::Config(reply, result));
+                }
+                Request::Command { event, reply } => {
+                    let changed = state.command(&event, now, None, &mut batch);
+                    answers.push(Answer::Command(reply, changed));
+                }
+                Request::Tick { reply } => {
+                    state.tick(now, None, &mut batch);
+                    answers.push(Answer::Tick(reply));
+                }
+                // Reads answer from the state as applied so far; they are
+                // sent after the commit, so they never show uncommitted data.
+                Request::Account { id, reply } => {
+                    answers.push(Answer::Account(reply, account_view(state, id)));
+                }
+                Request::Meter { id, reply } => {
+                    answers.push(Answer::Meter(reply, meter_view(state, id)));
+                }
+                Request::DueCommands { reply } => {
+                    let due = state.engine.due_commands(now);
+                    let next = state.engine.next_command_due();
+                    answers.push(Answer::Due(reply, (due, next)));
+                }
+                Request::Checkpoint { reply } => checkpoint_replies.push(reply),
+            }
+        }
+        let commands_changed = !batch.commands.is_empty();
+        let records = u64::try_from(batch.readings.len() + batch.events.len()).unwrap_or(0);
+        let committed = if batch.is_empty() {
+            Ok(())
+        } else {
+            self.store
+                .journal()
+                .append(&batch)
+                .await
+                .map_err(|e| e.to_string())
+        };
+        let failed = committed.as_ref().err().cloned();
+        for answer in answers {
+            answer.send(committed.as_ref().map(|_| ()).map_err(String::as_str));
+        }
+        if let Some(e) = failed {
+            for reply in checkpoint_replies {
+                let _ = reply.send(Err(WriterError::Invalid(e.clone())));
+            }
+            return Err(e);
+        }
+        if commands_changed {
+            self.changed.send_modify(|v| *v += 1);
+        }
+        self.since_checkpoint += records;
+        let due = self.config.checkpoint_every > 0
+            && self.since_checkpoint >= self.config.checkpoint_every;
+        if due || !checkpoint_replies.is_empty() {
+            let result = self.checkpoint(state).await;
+            if let Err(e) = &result {
+                tracing::warn!(error = %e, "checkpoint failed; the journal will be replayed");
+            }
+            for reply in checkpoint_replies {
+                let _ = reply.send(match &result {
+                    Ok(()) => Ok(()),
+                    Err(e) => Err(WriterError::Invalid(e.to_string())),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    async fn recharge(
+        &self,
+        state: &mut State,
+        req: RechargeIn,
+        now: Timestamp,
+        batch: &mut JournalBatch,
+    ) -> Result<RechargeAnswer, RechargeFailure> {
+        // The engine remembers keys since start-up; older ones are in the
+        // store's recharges table.
+        if state.engine.has_account(req.account)
+            && !state.engine.knows_recharge(req.account, &req.key)
+        {
+            if let Some((stored, entry)) = self
+                .store
+                .journal()
+                .find_recharge(req.account, &req.key)
+                .await
+                .map_err(WriterError::from)?
+            {
+                let same = stored.amount_fen == req.amount.0
+                    && stored.channel == req.channel
+                    && stored.reference == req.reference;
+                if !same {
+                    return Err(RechargeError::KeyReused(req.key).into());
+                }
+                return Ok(RechargeAnswer {
+                    entry: LedgerEntryView {
+                        account_id: entry.account_id,
+                        seq: entry.seq,
+                        kind: entry.kind,
+                        amount_fen: entry.amount_fen,
+                        balance_after_fen: entry.balance_after_fen,
+                        idempotency_key: entry.idempotency_key,
+                        at: from_ms(entry.at_ms),
+                    },
+                    replay: true,
+                });
+            }
+        }
+        let done = state.recharge(req, now, None, batch)?;
+        Ok(RechargeAnswer {
+            entry: LedgerEntryView::from(&done.entry),
+            replay: done.replay,
+        })
+    }
+
+    async fn checkpoint(&mut self, state: &State) -> Result<(), WriterError> {
+        let started = Instant::now();
+        let items = state.checkpoint_items();
+        let mut chunks = Vec::with_capacity(items.len() / CHUNK_ITEMS + 1);
+        for group in items.chunks(CHUNK_ITEMS) {
+            let mut text = String::new();
+            for item in group {
+                let line = serde_json::to_string(item)
+                    .map_err(|e| WriterError::Invalid(format!("checkpoint item: {e}")))?;
+                text.push_str(&line);
+                text.push('\n');
+            }
+            chunks.push(text);
+        }
+        let seq = state.next_seq - 1;
+        self.store
+            .journal()
+            .save_checkpoint(&Checkpoint {
+                seq,
+                at_ms: ms(Timestamp::now()),
+                chunks,
+            })
+            .await?;
+        self.since_checkpoint = 0;
+        tracing::info!(
+            seq,
+            items = items.len(),
+            millis = started.elapsed().as_millis(),
+            "checkpoint saved"
+        );
+        Ok(())
+    }
+}
+
+fn account_view(state: &State, id: AccountId) -> Option<AccountView> {
+    let balance = state.engine.balance(id)?;
+    Some(AccountView {
+        account_id: id,
+        balance_fen: balance.0,
+        last_seq: state.engine.last_seq(id).unwrap_or(0),
+        supply: state.engine.supply(id).unwrap_or(Supply::On),
+        policy: state.engine.policy(id).cloned(),
+        ledger_head: state.account_heads.get(&id).copied(),
+    })
+}
+
+fn meter_view(state: &State, id: MeterId) -> Option<MeterView> {
+    let known = state.engine.has_meter(id);
+    let head = state.meter_heads.get(&id).copied();
+    if !known && head.is_none() {
+        return None;
+    }
+    Some(MeterView {
+        meter_id: id,
+        account_id: state.engine.meter_account(id),
+        tariff: state.engine.meter_tariff(id).map(str::to_owned),
+        readings_head: head,
+        pending: state.engine.pending_commands(id),
+    })
+}

@@ -1,0 +1,164 @@
+//! What the engine must know, read from the store's configuration tables.
+//! The API changes those tables, then hands the result to the writer as
+//! configuration changes (journaled, so replay applies them at the same
+//! point); at start-up [`reconcile`] catches anything that never reached the
+//! journal (e.g. a crash between the two). The writer skips changes it
+//! already has, so syncing twice journals nothing.
+
+use std::collections::HashMap;
+
+use yufu_domain::balance::ProtectedWindows;
+use yufu_domain::{BuildingId, Meter, MeterId, OrganisationId, SiteId, UnitId};
+use yufu_store::{MeterFilter, Page, Store, StoreResult};
+use yufu_tariff::MeterParams;
+
+use crate::event::{ConfigChange, default_policy};
+use crate::{Writer, WriterError};
+
+/// The engine key of an organisation's tariff code.
+pub fn tariff_key(org: OrganisationId, code: &str) -> String {
+    format!("{org}/{code}")
+}
+
+/// Looks up sites by unit, remembering what it has seen (a reconcile of a
+/// large fleet would otherwise look each building up once per meter).
+#[derive(Debug, Default)]
+pub struct SiteCache {
+    units: HashMap<UnitId, BuildingId>,
+    buildings: HashMap<BuildingId, SiteId>,
+    sites: HashMap<SiteId, String>,
+}
+
+impl SiteCache {
+    async fn site_of(&mut self, store: &dyn Store, meter: &Meter) -> StoreResult<(String, String)> {
+        let Some(unit) = meter.unit_id else {
+            return Ok((
+                format!("org:{}", meter.organisation_id),
+                "Asia/Shanghai".to_owned(),
+            ));
+        };
+        let building = match self.units.get(&unit) {
+            Some(b) => *b,
+            None => {
+                let b = store.get_unit(unit).await?.building_id;
+                self.units.insert(unit, b);
+                b
+            }
+        };
+        let site = match self.buildings.get(&building) {
+            Some(s) => *s,
+            None => {
+                let s = store.get_building(building).await?.site_id;
+                self.buildings.insert(building, s);
+                s
+            }
+        };
+        let tz = match self.sites.get(&site) {
+            Some(tz) => tz.clone(),
+            None => {
+                let tz = store.get_site(site).await?.timezone.as_str().to_owned();
+                self.sites.insert(site, tz.clone());
+                tz
+            }
+        };
+        Ok((format!("site:{site}"), tz))
+    }
+}
+
+/// The changes that make the engine's view of `meter` match the store: a
+/// meter without an account or a tariff is not billed (removed).
+pub async fn meter_changes(
+    store: &dyn Store,
+    sites: &mut SiteCache,
+    meter: &Meter,
+) -> StoreResult<Vec<ConfigChange>> {
+    let (Some(account_id), Some(code)) = (meter.account_id, meter.tariff_code.as_ref()) else {
+        return Ok(vec![ConfigChange::RemoveMeter { id: meter.id }]);
+    };
+    let Some(tariff) = store.latest_tariff(meter.organisation_id, code).await? else {
+        return Ok(vec![ConfigChange::RemoveMeter { id: meter.id }]);
+    };
+    let account = store.get_account(account_id).await?;
+    let (site, tz) = sites.site_of(store, meter).await?;
+    let key = tariff_key(meter.organisation_id, code.as_str());
+    Ok(vec![
+        ConfigChange::Site {
+            key: site.clone(),
+            windows: ProtectedWindows::default(),
+            tz,
+        },
+        ConfigChange::Tariff {
+            key: key.clone(),
+            revision: tariff.revision,
+            toml: tariff.source_toml,
+        },
+        ConfigChange::Account {
+            id: account_id,
+            policy: default_policy(account.class),
+            site,
+        },
+        ConfigChange::Meter {
+            id: meter.id,
+            account: account_id,
+            utility: meter.utility,
+            params: MeterParams {
+                multiplier: meter.multiplier.get(),
+                ..MeterParams::default()
+            },
+            tariff: key,
+            from_ms: meter.created_at.as_millisecond(),
+            shared: None,
+        },
+    ])
+}
+
+/// Brings one meter up to date in the engine.
+pub async fn sync_meter(
+    store: &dyn Store,
+    writer: &Writer,
+    id: MeterId,
+) -> Result<(), WriterError> {
+    let meter = store.get_meter(id).await?;
+    let changes = meter_changes(store, &mut SiteCache::default(), &meter).await?;
+    writer.configure(changes).await
+}
+
+/// Brings every meter of every organisation up to date; returns how many
+/// meters were looked at. Changes the engine already has journal nothing.
+pub async fn reconcile(store: &dyn Store, writer: &Writer) -> Result<u64, WriterError> {
+    let mut sites = SiteCache::default();
+    let mut seen = 0u64;
+    let mut org_page = Page::first(Page::MAX_LIMIT);
+    loop {
+        let orgs = store.list_organisations(&org_page).await?;
+        let Some(last_org) = orgs.last() else { break };
+        org_page = Page::after(last_org.id, Page::MAX_LIMIT);
+        for org in &orgs {
+            let mut page = Page::first(Page::MAX_LIMIT);
+            loop {
+                let meters = store
+                    .list_meters(org.id, &MeterFilter::default(), &page)
+                    .await?;
+                let Some(last) = meters.last() else { break };
+                page = Page::after(last.id, Page::MAX_LIMIT);
+                let mut changes = Vec::new();
+                for meter in &meters {
+                    seen += 1;
+                    changes.extend(meter_changes(store, &mut sites, meter).await?);
+                }
+                // A meter whose tariff or account is broken must not stop the
+                // others: apply one meter's changes at a time on error.
+                if let Err(e) = writer.configure(changes.clone()).await {
+                    tracing::warn!(error = %e, "reconcile: a batch failed; retrying meter by meter");
+                    for meter in &meters {
+                        let one = meter_changes(store, &mut sites, meter).await?;
+                        if let Err(e) = writer.configure(one).await {
+                            tracing::warn!(meter = %meter.id, error = %e, "meter not loaded into the engine");
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(seen)
+}

@@ -22,7 +22,7 @@ pub struct TestDb {
 
 #[derive(Debug)]
 enum Cleanup {
-    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Sqlite(tempfile::TempDir),
     Postgres { admin_url: String, schema: String },
 }
 
@@ -73,6 +73,37 @@ impl TestDb {
 
     pub fn shared(&self) -> Arc<dyn Store> {
         Arc::clone(&self.store)
+    }
+
+    /// `SELECT COUNT(*) FROM table` on a connection of its own, for checking
+    /// what a store method left behind where the trait has no query for it.
+    pub async fn count_rows(&self, table: &str) -> i64 {
+        let sql = format!("SELECT COUNT(*) FROM {table}");
+        match &self.cleanup {
+            Cleanup::Sqlite(dir) => {
+                let options =
+                    sqlx::sqlite::SqliteConnectOptions::new().filename(dir.path().join("yufu.db"));
+                let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+                let n = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+                pool.close().await;
+                n
+            }
+            Cleanup::Postgres { admin_url, schema } => {
+                let options = PgConnectOptions::from_str(admin_url)
+                    .unwrap()
+                    .options([("search_path", schema.as_str())]);
+                let pool = sqlx::PgPool::connect_with(options).await.unwrap();
+                let n = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+                pool.close().await;
+                n
+            }
+        }
     }
 
     /// Closes the store and drops the schema (PostgreSQL) or directory (SQLite).

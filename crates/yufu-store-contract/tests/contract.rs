@@ -4,6 +4,10 @@
 use std::collections::BTreeSet;
 
 use yufu_domain::*;
+use yufu_store::journal::{
+    AlarmRow, Checkpoint, CommandRow, EntryRow, EventRow, JournalBatch, JournalRecord, JournalTail,
+    LedgerTotal, OutboxRow, ReadingRow, RechargeRow, TransitionRow,
+};
 use yufu_store::{MeterFilter, Page, Store, StoreError};
 use yufu_store_contract::TestDb;
 
@@ -49,6 +53,10 @@ contract!(
     fleet_counts_count_everything,
     concurrent_writes_all_land,
     tariffs_are_revised_and_assigned_by_utility,
+    journal_batch_round_trips,
+    empty_journal_has_zero_tail_and_no_checkpoint,
+    checkpoints_keep_only_the_latest,
+    large_append_is_split_into_statements,
 );
 
 fn name(s: &str) -> Name {
@@ -815,5 +823,456 @@ async fn tariffs_are_revised_and_assigned_by_utility(db: &TestDb) {
             .unwrap()
             .tariff_code,
         None
+    );
+}
+
+// --- journal ------------------------------------------------------------------
+
+fn reading(seq: i64, meter: MeterId, register: i64, prev_seq: Option<i64>) -> ReadingRow {
+    ReadingRow {
+        seq,
+        meter_id: meter,
+        at_ms: 1_700_000_000_000 + seq,
+        register,
+        rates: (seq % 2 == 0).then(|| format!("[{register}, 0, 0, 0]")),
+        received_ms: 1_700_000_000_500 + seq,
+        verdict: if prev_seq.is_some() {
+            "billed"
+        } else {
+            "opening"
+        }
+        .into(),
+        quantity: prev_seq.map(|_| 40),
+        charge_fen: prev_seq.map(|_| 25),
+        prev_seq,
+    }
+}
+
+fn event(seq: i64, kind: &str) -> EventRow {
+    EventRow {
+        seq,
+        at_ms: 1_700_000_000_000 + seq,
+        kind: kind.into(),
+        body: format!(r#"{{"seq":{seq},"note":"充值"}}"#),
+    }
+}
+
+fn entry(
+    no: i64,
+    account: AccountId,
+    seq: i64,
+    amount: i64,
+    balance: i64,
+    prev_no: Option<i64>,
+) -> EntryRow {
+    EntryRow {
+        no,
+        account_id: account,
+        seq,
+        kind: if amount > 0 { "recharge" } else { "charge" }.into(),
+        amount_fen: amount,
+        balance_after_fen: balance,
+        cause: format!(r#"{{"no":{no}}}"#),
+        idempotency_key: format!("key-{no}"),
+        at_ms: 1_700_000_001_000 + no,
+        journal_seq: no + 2,
+        prev_no,
+    }
+}
+
+fn command(no: i64, meter: MeterId, state: &str, attempts: i64, updated: i64) -> CommandRow {
+    CommandRow {
+        no,
+        meter_id: meter,
+        kind: "cut_off".into(),
+        state: state.into(),
+        attempts,
+        reason: format!("{state} #{attempts}"),
+        queued_at_ms: 1_700_000_002_000 + no,
+        updated_at_ms: updated,
+    }
+}
+
+fn transition(no: i64, from: Option<&str>, to: &str, at_ms: i64) -> TransitionRow {
+    TransitionRow {
+        command_no: no,
+        from_state: from.map(Into::into),
+        to_state: to.into(),
+        reason: "because".into(),
+        at_ms,
+    }
+}
+
+fn alarm(meter: MeterId, kind: &str, at_ms: i64) -> AlarmRow {
+    AlarmRow {
+        meter_id: meter,
+        kind: kind.into(),
+        detail: "表计开盖".into(),
+        raised_at_ms: at_ms,
+    }
+}
+
+async fn journal_batch_round_trips(db: &TestDb) {
+    let journal = db.store().journal();
+    let (m1, m2) = (MeterId::new(), MeterId::new());
+    let (a1, a2) = (AccountId::new(), AccountId::new());
+
+    // Two meters' readings interleaved, each chained to its previous one,
+    // and events in between (one shared seq).
+    let readings = vec![
+        reading(1, m1, 100, None),
+        reading(2, m2, 500, None),
+        reading(4, m1, 140, Some(1)),
+        reading(5, m1, 180, Some(4)),
+        reading(6, m2, 530, Some(2)),
+    ];
+    let events = vec![event(3, "recharge"), event(7, "tick")];
+    let entries = vec![
+        entry(1, a1, 1, 10_000, 10_000, None),
+        entry(2, a1, 2, -300, 9_700, Some(1)),
+        entry(3, a2, 1, -50, -50, None),
+        entry(4, a1, 3, -200, 9_500, Some(2)),
+    ];
+    let recharge = RechargeRow {
+        account_id: a1,
+        idempotency_key: "wx-20240101-0001".into(),
+        amount_fen: 10_000,
+        channel: "wechat".into(),
+        reference: "4200001234".into(),
+        entry_no: 1,
+        at_ms: 1_700_000_000_003,
+    };
+    let first = JournalBatch {
+        readings: readings.clone(),
+        events: events.clone(),
+        entries: entries.clone(),
+        recharges: vec![recharge.clone()],
+        commands: vec![
+            command(1, m1, "queued", 0, 10),
+            command(2, m1, "queued", 0, 11),
+            command(3, m2, "queued", 0, 12),
+        ],
+        transitions: vec![
+            transition(1, None, "queued", 10),
+            transition(2, None, "queued", 11),
+        ],
+        outbox: vec![
+            OutboxRow {
+                account_id: Some(a1),
+                kind: "low_balance".into(),
+                body: "{}".into(),
+                created_at_ms: 1,
+            },
+            OutboxRow {
+                account_id: None,
+                kind: "staff".into(),
+                body: "{}".into(),
+                created_at_ms: 2,
+            },
+        ],
+        alarms: vec![
+            alarm(m1, "tamper", 1),
+            alarm(m2, "offline", 2),
+            alarm(m1, "reverse", 3),
+        ],
+    };
+    journal.append(&first).await.unwrap();
+    journal.append(&JournalBatch::default()).await.unwrap();
+    // A second batch moves command 1 on, and command 2 twice (both versions
+    // in one batch: the last one wins).
+    let second = JournalBatch {
+        commands: vec![
+            command(1, m1, "sent", 1, 20),
+            command(2, m1, "sent", 1, 21),
+            command(2, m1, "failed", 3, 22),
+        ],
+        transitions: vec![
+            transition(1, Some("queued"), "sent", 20),
+            transition(2, Some("queued"), "sent", 21),
+            transition(2, Some("sent"), "failed", 22),
+        ],
+        ..Default::default()
+    };
+    journal.append(&second).await.unwrap();
+
+    // The journal in seq order, readings and events merged.
+    let all = journal.journal_after(0, 100).await.unwrap();
+    assert_eq!(
+        all.iter().map(JournalRecord::seq).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4, 5, 6, 7]
+    );
+    assert_eq!(all[0], JournalRecord::Reading(readings[0].clone()));
+    assert_eq!(all[2], JournalRecord::Event(events[0].clone()));
+    assert_eq!(all[4], JournalRecord::Reading(readings[3].clone()));
+    assert_eq!(all[6], JournalRecord::Event(events[1].clone()));
+    let page = journal.journal_after(2, 3).await.unwrap();
+    assert_eq!(
+        page.iter().map(JournalRecord::seq).collect::<Vec<_>>(),
+        vec![3, 4, 5]
+    );
+    let page = journal.journal_after(5, 10).await.unwrap();
+    assert_eq!(
+        page.iter().map(JournalRecord::seq).collect::<Vec<_>>(),
+        vec![6, 7]
+    );
+    assert!(journal.journal_after(7, 10).await.unwrap().is_empty());
+    assert!(journal.journal_after(0, 0).await.unwrap().is_empty());
+
+    assert_eq!(
+        journal.tail().await.unwrap(),
+        JournalTail {
+            seq: 7,
+            entry_no: 4,
+            command_no: 3
+        }
+    );
+
+    // Recharges are found by (account, key) with the entry they posted.
+    assert_eq!(
+        journal.find_recharge(a1, "wx-20240101-0001").await.unwrap(),
+        Some((recharge, entries[0].clone()))
+    );
+    assert_eq!(journal.find_recharge(a1, "wx-other").await.unwrap(), None);
+    assert_eq!(
+        journal.find_recharge(a2, "wx-20240101-0001").await.unwrap(),
+        None
+    );
+
+    // Chains: newest first, limited, ending at the first row.
+    let nos = |v: Vec<EntryRow>| v.into_iter().map(|e| e.no).collect::<Vec<_>>();
+    assert_eq!(
+        nos(journal.ledger_chain(4, 10).await.unwrap()),
+        vec![4, 2, 1]
+    );
+    assert_eq!(nos(journal.ledger_chain(4, 2).await.unwrap()), vec![4, 2]);
+    assert_eq!(nos(journal.ledger_chain(2, 10).await.unwrap()), vec![2, 1]);
+    assert_eq!(nos(journal.ledger_chain(3, 10).await.unwrap()), vec![3]);
+    assert_eq!(
+        nos(journal.ledger_chain(99, 10).await.unwrap()),
+        Vec::<i64>::new()
+    );
+    assert_eq!(
+        journal.ledger_chain(4, 1).await.unwrap(),
+        vec![entries[3].clone()]
+    );
+    let seqs = |v: Vec<ReadingRow>| v.into_iter().map(|r| r.seq).collect::<Vec<_>>();
+    assert_eq!(
+        journal.reading_chain(5, 10).await.unwrap(),
+        vec![
+            readings[3].clone(),
+            readings[2].clone(),
+            readings[0].clone()
+        ]
+    );
+    assert_eq!(seqs(journal.reading_chain(5, 2).await.unwrap()), vec![5, 4]);
+    assert_eq!(
+        seqs(journal.reading_chain(6, 10).await.unwrap()),
+        vec![6, 2]
+    );
+    assert_eq!(
+        seqs(journal.reading_chain(3, 10).await.unwrap()),
+        Vec::<i64>::new()
+    );
+
+    // Commands show their latest state, newest first.
+    assert_eq!(
+        journal.meter_commands(m1, 10).await.unwrap(),
+        vec![
+            command(2, m1, "failed", 3, 22),
+            command(1, m1, "sent", 1, 20)
+        ]
+    );
+    assert_eq!(journal.meter_commands(m1, 1).await.unwrap().len(), 1);
+    assert_eq!(
+        journal.meter_commands(m2, 10).await.unwrap(),
+        vec![command(3, m2, "queued", 0, 12)]
+    );
+    assert!(
+        journal
+            .meter_commands(MeterId::new(), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        journal.command_transitions(2).await.unwrap(),
+        vec![
+            transition(2, None, "queued", 11),
+            transition(2, Some("queued"), "sent", 21),
+            transition(2, Some("sent"), "failed", 22),
+        ]
+    );
+    assert_eq!(journal.command_transitions(3).await.unwrap(), vec![]);
+
+    assert_eq!(
+        journal.meter_alarms(m1, 10).await.unwrap(),
+        vec![alarm(m1, "reverse", 3), alarm(m1, "tamper", 1)]
+    );
+    assert_eq!(
+        journal.meter_alarms(m1, 1).await.unwrap(),
+        vec![alarm(m1, "reverse", 3)]
+    );
+    assert_eq!(
+        journal.meter_alarms(m2, 10).await.unwrap(),
+        vec![alarm(m2, "offline", 2)]
+    );
+
+    let mut totals = journal.ledger_totals().await.unwrap();
+    totals.sort_by_key(|t| t.account_id);
+    let mut expected = vec![
+        LedgerTotal {
+            account_id: a1,
+            sum_fen: 9_500,
+            entries: 3,
+            max_seq: 3,
+            last_balance_fen: 9_500,
+        },
+        LedgerTotal {
+            account_id: a2,
+            sum_fen: -50,
+            entries: 1,
+            max_seq: 1,
+            last_balance_fen: -50,
+        },
+    ];
+    expected.sort_by_key(|t| t.account_id);
+    assert_eq!(totals, expected);
+
+    assert_eq!(journal.readings_count().await.unwrap(), 5);
+    assert_eq!(db.count_rows("outbox").await, 2);
+
+    // A seq that is already stored is refused, and nothing of that batch lands.
+    let err = journal
+        .append(&JournalBatch {
+            events: vec![event(8, "tick")],
+            readings: vec![reading(5, m1, 999, Some(5))],
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+    assert_eq!(journal.tail().await.unwrap().seq, 7);
+}
+
+async fn empty_journal_has_zero_tail_and_no_checkpoint(db: &TestDb) {
+    let journal = db.store().journal();
+    assert_eq!(journal.tail().await.unwrap(), JournalTail::default());
+    assert_eq!(
+        journal.tail().await.unwrap(),
+        JournalTail {
+            seq: 0,
+            entry_no: 0,
+            command_no: 0
+        }
+    );
+    assert_eq!(journal.latest_checkpoint().await.unwrap(), None);
+    assert!(journal.journal_after(0, 10).await.unwrap().is_empty());
+    assert!(journal.ledger_totals().await.unwrap().is_empty());
+    assert_eq!(journal.readings_count().await.unwrap(), 0);
+}
+
+async fn checkpoints_keep_only_the_latest(db: &TestDb) {
+    let journal = db.store().journal();
+    let first = Checkpoint {
+        seq: 10,
+        at_ms: 1_000,
+        chunks: vec!["a".into(), "b".into(), "c".into()],
+    };
+    journal.save_checkpoint(&first).await.unwrap();
+    assert_eq!(journal.latest_checkpoint().await.unwrap(), Some(first));
+
+    // Twelve chunks: chunk_index order, not text order (10 after 9).
+    let second = Checkpoint {
+        seq: 20,
+        at_ms: 2_000,
+        chunks: (0..12)
+            .map(|i| format!("{{\"part\":{i},\"名\":\"甲\"}}"))
+            .collect(),
+    };
+    journal.save_checkpoint(&second).await.unwrap();
+    assert_eq!(
+        journal.latest_checkpoint().await.unwrap(),
+        Some(second.clone())
+    );
+    assert_eq!(
+        db.count_rows("checkpoints").await,
+        1,
+        "older checkpoints are deleted"
+    );
+    assert_eq!(
+        db.count_rows("checkpoint_chunks").await,
+        12,
+        "with their chunks"
+    );
+
+    // Saved again at the same seq: replaced. No chunks at all is a valid checkpoint.
+    let empty = Checkpoint {
+        seq: 20,
+        at_ms: 2_500,
+        chunks: vec![],
+    };
+    journal.save_checkpoint(&empty).await.unwrap();
+    assert_eq!(journal.latest_checkpoint().await.unwrap(), Some(empty));
+    assert_eq!(db.count_rows("checkpoint_chunks").await, 0);
+
+    // More chunks than one statement may bind (3 binds each).
+    let big = Checkpoint {
+        seq: 30,
+        at_ms: 3_000,
+        chunks: (0..12_000).map(|i| i.to_string()).collect(),
+    };
+    journal.save_checkpoint(&big).await.unwrap();
+    assert_eq!(journal.latest_checkpoint().await.unwrap(), Some(big));
+    assert_eq!(db.count_rows("checkpoints").await, 1);
+}
+
+async fn large_append_is_split_into_statements(db: &TestDb) {
+    let journal = db.store().journal();
+    let meters: Vec<MeterId> = (0..100).map(|_| MeterId::new()).collect();
+    let n: i64 = 50_000;
+    let readings: Vec<ReadingRow> = (1..=n)
+        .map(|seq| {
+            let meter = meters[usize::try_from(seq).unwrap() % meters.len()];
+            let prev = (seq > 100).then(|| seq - 100);
+            reading(seq, meter, seq, prev)
+        })
+        .collect();
+    let account = AccountId::new();
+    let entries: Vec<EntryRow> = (1..=5_000)
+        .map(|no| entry(no, account, no, -1, -no, (no > 1).then(|| no - 1)))
+        .collect();
+    journal
+        .append(&JournalBatch {
+            readings,
+            entries,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(journal.readings_count().await.unwrap(), n);
+    assert_eq!(
+        journal.tail().await.unwrap(),
+        JournalTail {
+            seq: n,
+            entry_no: 5_000,
+            command_no: 0
+        }
+    );
+    let chain = journal.reading_chain(n, 1_000).await.unwrap();
+    assert_eq!(chain.len(), 500, "one meter has n / 100 readings");
+    assert_eq!(chain.last().unwrap().seq, 100);
+    assert_eq!(journal.ledger_chain(5_000, 3).await.unwrap().len(), 3);
+    let after = journal.journal_after(n - 10, 100).await.unwrap();
+    assert_eq!(after.len(), 10);
+    let totals = journal.ledger_totals().await.unwrap();
+    assert_eq!(
+        totals,
+        vec![LedgerTotal {
+            account_id: account,
+            sum_fen: -5_000,
+            entries: 5_000,
+            max_seq: 5_000,
+            last_balance_fen: -5_000
+        }]
     );
 }

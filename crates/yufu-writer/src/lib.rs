@@ -33,6 +33,8 @@ pub struct WriterConfig {
     /// Take a checkpoint after this many journal records (0: only on
     /// shutdown). Replay after a crash re-applies at most this many.
     pub checkpoint_every: u64,
+    /// Take a checkpoint when the last handle is dropped.
+    pub checkpoint_on_shutdown: bool,
     /// How often fixed charges and deferred cut-offs are looked at.
     pub tick_every: Duration,
     pub retry: RetryPolicy,
@@ -44,6 +46,7 @@ impl Default for WriterConfig {
     fn default() -> Self {
         Self {
             checkpoint_every: 1_000_000,
+            checkpoint_on_shutdown: true,
             tick_every: Duration::from_secs(60),
             retry: RetryPolicy::default(),
             queue: 1024,
@@ -530,7 +533,9 @@ impl Run {
                 }
             }
         }
-        if let Err(e) = self.checkpoint(state).await {
+        if self.config.checkpoint_on_shutdown
+            && let Err(e) = self.checkpoint(state).await
+        {
             tracing::warn!(error = %e, "checkpoint at shutdown failed; the journal will be replayed");
         }
     }

@@ -4,6 +4,7 @@
     reason = "a command-line program prints its results"
 )]
 
+mod bench;
 mod config;
 mod demo;
 mod password;
@@ -41,6 +42,30 @@ enum Command {
     Tariff {
         #[command(subcommand)]
         command: TariffCommand,
+    },
+    /// Measure Yufu's speed (see BENCHMARKS.md).
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Drive the real engine and store in-process on a fresh database with
+    /// tiered tariffs on every account; progress on stderr, one JSON line on
+    /// stdout; fails if the ledger invariant does not hold at the end.
+    Ingest {
+        /// Meters (one account each).
+        #[arg(long, default_value_t = 10_000)]
+        meters: usize,
+        /// Readings in all (round-robin over the meters, an hour apart).
+        #[arg(long, default_value_t = 100_000)]
+        readings: usize,
+        /// A database URL: sqlite://PATH (must be fresh) or postgres://… (a
+        /// new schema is made and dropped). Default: a temporary SQLite file.
+        #[arg(long, value_name = "URL")]
+        database: Option<String>,
     },
 }
 
@@ -139,6 +164,21 @@ fn main() -> ExitCode {
             Command::Serve => run::serve(config, run::Mode::Serve).await,
             Command::Demo => run::serve(config, run::Mode::Demo).await,
             Command::Migrate => run::migrate(config).await,
+            Command::Bench {
+                command:
+                    BenchCommand::Ingest {
+                        meters,
+                        readings,
+                        database,
+                    },
+            } => {
+                bench::ingest(bench::Args {
+                    meters,
+                    readings,
+                    database,
+                })
+                .await
+            }
             Command::Version | Command::Tariff { .. } => Ok(()),
         }
     });

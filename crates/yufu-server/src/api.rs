@@ -40,7 +40,7 @@ pub(crate) async fn local_only(req: Request, next: Next) -> Result<Response, Web
 }
 
 /// `Json` whose rejections are our error body, not axum's plain text.
-pub(crate) struct Body<T>(T);
+pub(crate) struct Body<T>(pub(crate) T);
 
 impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for Body<T> {
     type Rejection = WebError;
@@ -500,7 +500,12 @@ pub(crate) async fn get_account(
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<AccountOut>, WebError> {
-    Ok(Json(s.store.get_account(parse(&id)?).await?.into()))
+    let mut account = s.store.get_account(parse(&id)?).await?;
+    // The ledger is the truth; the engine holds its committed sum.
+    if let Some(view) = s.writer.account(account.id).await? {
+        account.balance = yufu_domain::Fen(view.balance_fen);
+    }
+    Ok(Json(account.into()))
 }
 
 // --- meters ------------------------------------------------------------------
@@ -608,12 +613,9 @@ pub(crate) async fn assign_meter(
 ) -> Result<Json<MeterOut>, WebError> {
     let unit = b.unit_id.as_deref().map(parse).transpose()?;
     let account = b.account_id.as_deref().map(parse).transpose()?;
-    Ok(Json(
-        s.store
-            .assign_meter(parse(&id)?, unit, account)
-            .await?
-            .into(),
-    ))
+    let meter = s.store.assign_meter(parse(&id)?, unit, account).await?;
+    sync(&s, meter.id).await?;
+    Ok(Json(meter.into()))
 }
 
 /// List an organisation's meters, optionally by utility and status.
@@ -692,6 +694,14 @@ pub(crate) async fn upload_tariff(
         source_toml: text,
     };
     let stored = s.store.add_tariff_revision(&new).await?;
+    // Meters on this code are priced with the new revision from now on.
+    s.writer
+        .configure(vec![yufu_writer::ConfigChange::Tariff {
+            key: yufu_writer::sync::tariff_key(org, stored.code.as_str()),
+            revision: stored.revision,
+            toml: stored.source_toml.clone(),
+        }])
+        .await?;
     Ok((StatusCode::CREATED, Json(tariff_out(stored, false))))
 }
 
@@ -740,12 +750,17 @@ pub(crate) async fn set_meter_tariff(
     Body(b): Body<MeterTariffIn>,
 ) -> Result<Json<MeterOut>, WebError> {
     let code: Option<TariffCode> = b.tariff_code.as_deref().map(parse).transpose()?;
-    Ok(Json(
-        s.store
-            .set_meter_tariff(parse(&id)?, code.as_ref())
-            .await?
-            .into(),
-    ))
+    let meter = s.store.set_meter_tariff(parse(&id)?, code.as_ref()).await?;
+    sync(&s, meter.id).await?;
+    Ok(Json(meter.into()))
+}
+
+/// Tells the engine what the store now says about a meter (journaled, so a
+/// replay prices each reading with the configuration of its time).
+async fn sync(s: &AppState, meter: yufu_domain::MeterId) -> Result<(), WebError> {
+    yufu_writer::sync::sync_meter(s.store.as_ref(), &s.writer, meter)
+        .await
+        .map_err(WebError::from)
 }
 
 /// The data routes with their OpenAPI description.

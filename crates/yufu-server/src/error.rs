@@ -17,6 +17,12 @@ pub enum WebError {
     Invalid(String),
     #[error("{0}")]
     Forbidden(String),
+    /// The request conflicts with an earlier one (e.g. a reused idempotency key).
+    #[error("{0}")]
+    Conflict(String),
+    /// A part of the server is not running; try again.
+    #[error("{0}")]
+    Unavailable(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -36,6 +42,11 @@ impl IntoResponse for WebError {
             WebError::BadRequest(m) => (StatusCode::BAD_REQUEST, "bad_request", m.clone()),
             WebError::Invalid(m) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid", m.clone()),
             WebError::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m.clone()),
+            WebError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m.clone()),
+            WebError::Unavailable(m) => {
+                tracing::error!(error = %m, "service unavailable");
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable", m.clone())
+            }
             WebError::Store(StoreError::NotFound { .. }) => {
                 (StatusCode::NOT_FOUND, "not_found", self.to_string())
             }

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod api;
+mod engine_api;
 mod error;
 mod landing;
 mod metrics_layer;
@@ -27,6 +28,8 @@ pub const DOCS_PATH: &str = "/api/docs";
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
+    /// The prepaid engine's writer (readings, recharges, balances).
+    pub writer: yufu_writer::Writer,
     pub version: &'static str,
 }
 
@@ -41,7 +44,8 @@ pub struct AppState {
     tags(
         (name = "ops", description = "Health, readiness and metrics for operators and orchestrators"),
         (name = "meta", description = "About this server"),
-        (name = "data", description = "Organisations, sites, buildings, units, customers, accounts and meters (loopback clients only until access control lands)")
+        (name = "data", description = "Organisations, sites, buildings, units, customers, accounts and meters (loopback clients only until access control lands)"),
+        (name = "engine", description = "The prepaid engine: readings, recharges, balances, ledgers, meter commands (loopback clients only until access control lands)")
     )
 )]
 struct ApiDoc;
@@ -54,7 +58,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(utoipa_axum::routes!(routes::metrics))
         .routes(utoipa_axum::routes!(routes::version))
         .split_for_parts();
-    let (data, data_doc) = api::routes().split_for_parts();
+    let (data, data_doc) = api::routes().merge(engine_api::routes()).split_for_parts();
     doc.merge(data_doc);
     let data = data.route_layer(axum::middleware::from_fn(api::local_only));
     (ops.merge(data), doc)

@@ -121,6 +121,26 @@ pub async fn serve(config: Config, mode: Mode) -> anyhow::Result<()> {
         Mode::Serve => None,
     };
 
+    let (writer, writer_task) = yufu_writer::start(Arc::clone(&store), writer_config(&config))
+        .await
+        .context("cannot start the prepaid engine")?;
+    let loaded = yufu_writer::sync::reconcile(store.as_ref(), &writer)
+        .await
+        .context("cannot load the fleet into the engine")?;
+    tracing::info!(
+        meters = loaded,
+        checkpoint_seq = writer_task.recovered.checkpoint_seq,
+        replayed = writer_task.recovered.replayed,
+        "engine ready"
+    );
+    // Until the gateways land, commands go to an in-process simulated fleet.
+    let delivery =
+        yufu_writer::dispatch::SimulatedMeters::new(std::time::Duration::from_millis(20));
+    let dispatcher = tokio::spawn(yufu_writer::dispatch::run(
+        writer.clone(),
+        Arc::new(delivery),
+    ));
+
     let shutdown = shutdown_signal()?;
     let base = format!("http://{http_addr}");
     println!(
@@ -147,14 +167,24 @@ pub async fn serve(config: Config, mode: Mode) -> anyhow::Result<()> {
 
     let state = yufu_server::AppState {
         store: Arc::clone(&store),
+        writer,
         version: env!("CARGO_PKG_VERSION"),
     };
     yufu_server::serve(http, state, shutdown)
         .await
         .context("HTTP server failed")?;
+    // The last writer handle went with the server and the dispatcher: the
+    // writer drains its queue, takes a checkpoint and ends.
+    dispatcher.abort();
+    let _ = dispatcher.await;
+    let _ = writer_task.handle.await;
     store.close().await;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+fn writer_config(_config: &Config) -> yufu_writer::WriterConfig {
+    yufu_writer::WriterConfig::default()
 }
 
 /// A future that completes on Ctrl-C or SIGTERM (what systemd and

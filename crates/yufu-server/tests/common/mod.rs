@@ -15,6 +15,7 @@ pub struct TestServer {
     stop: oneshot::Sender<()>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     pub db: TestDb,
+    pub meters: yufu_writer::dispatch::SimulatedMeters,
 }
 
 impl TestServer {
@@ -22,8 +23,19 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
+        let store = db.shared();
+        let (writer, _task) =
+            yufu_writer::start(store.clone(), yufu_writer::WriterConfig::default())
+                .await
+                .unwrap();
+        let meters = yufu_writer::dispatch::SimulatedMeters::default();
+        tokio::spawn(yufu_writer::dispatch::run(
+            writer.clone(),
+            std::sync::Arc::new(meters.clone()),
+        ));
         let state = AppState {
-            store: db.shared(),
+            store,
+            writer,
             version: "test",
         };
         let task = tokio::spawn(yufu_server::serve(listener, state, async {
@@ -34,6 +46,7 @@ impl TestServer {
             stop,
             task,
             db,
+            meters,
         }
     }
 

@@ -545,7 +545,9 @@ impl Run {
         state: &mut State,
         pending: Vec<Request>,
     ) -> Result<(), String> {
-        let now = Timestamp::now();
+        // The journal keeps milliseconds: apply with exactly what replay
+        // will pass again.
+        let now = from_ms(ms(Timestamp::now()));
         let mut batch = JournalBatch::default();
         let mut answers = Vec::with_capacity(pending.len());
         let mut checkpoint_replies = Vec::new();

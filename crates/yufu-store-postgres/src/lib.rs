@@ -42,6 +42,45 @@ impl PostgresStore {
         Ok(Self { pool })
     }
 
+    /// Creates a new, empty schema `name` in the database of `url` and
+    /// connects to it (for benchmarks that need a fresh database).
+    /// `name` must be a plain identifier.
+    pub async fn connect_fresh_schema(url: &str, name: &str) -> StoreResult<Self> {
+        Self::schema_sql(url, "CREATE SCHEMA", name).await?;
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Unavailable(format!("bad PostgreSQL URL: {e}")))?
+            .options([("search_path", name)]);
+        Self::connect_with(options).await
+    }
+
+    /// Drops a schema made by [`Self::connect_fresh_schema`], with its tables.
+    pub async fn drop_schema(url: &str, name: &str) -> StoreResult<()> {
+        Self::schema_sql(url, "DROP SCHEMA IF EXISTS", name).await
+    }
+
+    async fn schema_sql(url: &str, verb: &str, name: &str) -> StoreResult<()> {
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(StoreError::Backend(format!(
+                "'{name}' is not a plain schema name"
+            )));
+        }
+        let cascade = if verb.starts_with("DROP") {
+            " CASCADE"
+        } else {
+            ""
+        };
+        let pool = sqlx::PgPool::connect(url)
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let result = sqlx::query(sqlx::AssertSqlSafe(format!("{verb} {name}{cascade}")))
+            .execute(&pool)
+            .await
+            .map(|_| ())
+            .map_err(|e| StoreError::Backend(e.to_string()));
+        pool.close().await;
+        result
+    }
+
     async fn backend_ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1")
             .execute(&self.pool)

@@ -294,10 +294,9 @@ impl Cleanup {
         match self {
             Cleanup::Dir(dir) => drop(dir),
             Cleanup::Schema { url, schema } => {
-                if let Ok(pool) = sqlx::PgPool::connect(&url).await {
-                    let sql = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pool).await;
-                    pool.close().await;
+                if let Err(e) = yufu_store_postgres::PostgresStore::drop_schema(&url, &schema).await
+                {
+                    eprintln!("warning: could not drop schema {schema}: {e}");
                 }
             }
         }
@@ -310,16 +309,9 @@ async fn fresh_store(url: Option<&str>) -> anyhow::Result<(Arc<dyn Store>, Clean
     match url {
         Some(url) if url.starts_with("postgres") => {
             let schema = format!("yufu_bench_{}", uuid_simple());
-            let pool = sqlx::PgPool::connect(url)
+            let store = yufu_store_postgres::PostgresStore::connect_fresh_schema(url, &schema)
                 .await
-                .context("cannot connect to PostgreSQL")?;
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-                .execute(&pool)
-                .await?;
-            pool.close().await;
-            let options: sqlx::postgres::PgConnectOptions = url.parse()?;
-            let options = options.options([("search_path", schema.as_str())]);
-            let store = yufu_store_postgres::PostgresStore::connect_with(options).await?;
+                .context("cannot make a fresh schema in PostgreSQL")?;
             store.migrate().await?;
             eprintln!("database: PostgreSQL, schema {schema} (dropped at the end)");
             Ok((

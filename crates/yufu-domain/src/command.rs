@@ -7,7 +7,9 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::{DomainError, Utility};
 
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum CommandKind {
     /// 跳闸: open the relay (electricity).

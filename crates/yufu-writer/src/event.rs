@@ -124,7 +124,7 @@ pub enum CheckpointItem {
         revision: i64,
         toml: String,
     },
-    Engine(yufu_engine::SnapshotItem),
+    Engine(Box<yufu_engine::SnapshotItem>),
     MeterHead {
         id: MeterId,
         seq: i64,

@@ -651,13 +651,13 @@ impl Run {
         // store's recharges table.
         if state.engine.has_account(req.account)
             && !state.engine.knows_recharge(req.account, &req.key)
-        {
-            if let Some((stored, entry)) = self
+            && let Some((stored, entry)) = self
                 .store
                 .journal()
                 .find_recharge(req.account, &req.key)
                 .await
                 .map_err(WriterError::from)?
+        {
             {
                 let same = stored.amount_fen == req.amount.0
                     && stored.channel == req.channel

@@ -498,7 +498,7 @@ impl State {
             self.engine
                 .snapshot()
                 .into_iter()
-                .map(CheckpointItem::Engine),
+                .map(|i| CheckpointItem::Engine(Box::new(i))),
         );
         items.extend(
             self.meter_heads
@@ -547,7 +547,7 @@ impl State {
                 self.tariffs.insert(key, TariffSource { revision, toml });
             }
             CheckpointItem::Engine(item) => {
-                self.engine.restore(item).map_err(|e| e.to_string())?;
+                self.engine.restore(*item).map_err(|e| e.to_string())?;
             }
             CheckpointItem::MeterHead { id, seq } => {
                 self.meter_heads.insert(id, seq);

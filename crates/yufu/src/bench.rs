@@ -122,7 +122,10 @@ async fn run(store: Arc<dyn Store>, args: &Args) -> anyhow::Result<serde_json::V
         let n = meters.len();
         // A meter's readings must arrive in order: a round starts only when
         // the one before it is complete.
-        while sent < total && inflight.len() < IN_FLIGHT && (sent % n != 0 || done == sent) {
+        while sent < total
+            && inflight.len() < IN_FLIGHT
+            && (!sent.is_multiple_of(n) || done == sent)
+        {
             let from = sent;
             let round_end = (sent / n + 1) * n;
             let to = (sent + PER_REQUEST).min(total).min(round_end);

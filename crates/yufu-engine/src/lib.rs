@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -206,7 +207,8 @@ struct MeterSlot {
     account: AccountId,
     utility: Utility,
     params: MeterParams,
-    tariff: String,
+    /// Shared with every meter on the same tariff (interned).
+    tariff: Arc<str>,
     billing: BillingState,
     recent: VecDeque<(Timestamp, u64)>,
     commands: Vec<Command>,
@@ -218,7 +220,7 @@ struct AccountSlot {
     balance: Fen,
     last_seq: u64,
     policy: BalancePolicy,
-    site: String,
+    site: Arc<str>,
     rules: AccountRules,
     meters: Vec<MeterId>,
     /// Metered consumption (base units) since the last public-area split, the
@@ -235,8 +237,12 @@ struct RechargeRecord {
 pub struct Engine {
     tariffs: HashMap<String, Pricer>,
     sites: HashMap<String, (ProtectedWindows, TimeZone)>,
-    meters: HashMap<MeterId, MeterSlot>,
-    accounts: HashMap<AccountId, AccountSlot>,
+    // Boxed: a map stores its values inline and keeps up to twice as many
+    // slots as entries, which at a million meters doubled the memory.
+    meters: HashMap<MeterId, Box<MeterSlot>>,
+    accounts: HashMap<AccountId, Box<AccountSlot>>,
+    /// Tariff and site keys, shared by the slots that name them.
+    names: HashSet<Arc<str>>,
     recharges: HashMap<(AccountId, String), RechargeRecord>,
     /// Accounts whose cut-off waits for a protected window to end.
     deferred: HashSet<AccountId>,
@@ -266,8 +272,18 @@ impl Engine {
             recharges: HashMap::new(),
             deferred: HashSet::new(),
             with_commands: HashSet::new(),
+            names: HashSet::new(),
             retry,
         }
+    }
+
+    fn intern(&mut self, name: String) -> Arc<str> {
+        if let Some(known) = self.names.get(name.as_str()) {
+            return known.clone();
+        }
+        let name: Arc<str> = Arc::from(name);
+        self.names.insert(name.clone());
+        name
     }
 
     pub fn retry_policy(&self) -> &RetryPolicy {
@@ -296,17 +312,18 @@ impl Engine {
         if matches!(a.supply, Supply::CutPending { .. }) {
             self.deferred.insert(a.id);
         }
+        let site = self.intern(a.site);
         self.accounts.insert(
             a.id,
-            AccountSlot {
+            Box::new(AccountSlot {
                 balance: a.balance,
                 last_seq: a.last_seq,
                 policy: a.policy,
-                site: a.site,
+                site,
                 rules,
                 meters: Vec::new(),
                 usage_since_split: 0,
-            },
+            }),
         );
         Ok(())
     }
@@ -327,19 +344,21 @@ impl Engine {
             .get_mut(&m.account)
             .ok_or(SetupError::UnknownAccount(m.account))?;
         account.meters.push(m.id);
+        let tariff = self.intern(m.tariff);
         self.meters.insert(
             m.id,
-            MeterSlot {
+            Box::new(MeterSlot {
                 account: m.account,
                 utility: m.utility,
                 params: m.params,
-                tariff: m.tariff,
+                tariff,
                 billing: m.billing,
-                recent: VecDeque::with_capacity(RECENT_READINGS),
+                // Grows as readings arrive, up to RECENT_READINGS.
+                recent: VecDeque::new(),
                 commands: Vec::new(),
                 fixed_charges_from: m.fixed_charges_from,
                 shared: m.shared,
-            },
+            }),
         );
         Ok(())
     }
@@ -400,7 +419,7 @@ impl Engine {
                 )
             };
         }
-        let Some(pricer) = self.tariffs.get(&meter.tariff) else {
+        let Some(pricer) = self.tariffs.get(&*meter.tariff) else {
             return (
                 ReadingResult::Rejected(format!("tariff '{}' is not loaded", meter.tariff)),
                 out,
@@ -583,7 +602,7 @@ impl Engine {
             if now <= meter.fixed_charges_from {
                 continue;
             }
-            let Some(pricer) = self.tariffs.get(&meter.tariff) else {
+            let Some(pricer) = self.tariffs.get(&*meter.tariff) else {
                 continue;
             };
             let due =
@@ -725,7 +744,7 @@ impl Engine {
         let Some(slot) = self.accounts.get_mut(&account) else {
             return;
         };
-        let Some((windows, tz)) = self.sites.get(&slot.site) else {
+        let Some((windows, tz)) = self.sites.get(&*slot.site) else {
             return;
         };
         let (rules, effects) =

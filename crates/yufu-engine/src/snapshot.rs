@@ -10,7 +10,7 @@ use yufu_domain::command::Command;
 use yufu_domain::{AccountId, Fen, MeterId, Utility};
 use yufu_tariff::{BillingState, MeterParams};
 
-use crate::{AccountSlot, Engine, MeterSlot, RECENT_READINGS, SetupError, SharedGroup};
+use crate::{AccountSlot, Engine, MeterSlot, SetupError, SharedGroup};
 
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct SiteSnapshot {
@@ -76,7 +76,7 @@ impl Engine {
                 balance: a.balance,
                 last_seq: a.last_seq,
                 policy: a.policy.clone(),
-                site: a.site.clone(),
+                site: a.site.to_string(),
                 rules: a.rules,
                 usage_since_split: a.usage_since_split,
             }));
@@ -89,7 +89,7 @@ impl Engine {
                     account: m.account,
                     utility: m.utility,
                     params: m.params,
-                    tariff: m.tariff.clone(),
+                    tariff: m.tariff.to_string(),
                     billing: m.billing,
                     commands: m.commands.clone(),
                     fixed_charges_from: m.fixed_charges_from,
@@ -114,17 +114,18 @@ impl Engine {
                 if matches!(a.rules.supply, Supply::CutPending { .. }) {
                     self.deferred.insert(a.id);
                 }
+                let site = self.intern(a.site);
                 self.accounts.insert(
                     a.id,
-                    AccountSlot {
+                    Box::new(AccountSlot {
                         balance: a.balance,
                         last_seq: a.last_seq,
                         policy: a.policy,
-                        site: a.site,
+                        site,
                         rules: a.rules,
                         meters: Vec::new(),
                         usage_since_split: a.usage_since_split,
-                    },
+                    }),
                 );
             }
             SnapshotItem::Meter(m) => {
@@ -139,19 +140,20 @@ impl Engine {
                 if m.commands.iter().any(|c| c.state.is_pending()) {
                     self.with_commands.insert(m.id);
                 }
+                let tariff = self.intern(m.tariff);
                 self.meters.insert(
                     m.id,
-                    MeterSlot {
+                    Box::new(MeterSlot {
                         account: m.account,
                         utility: m.utility,
                         params: m.params,
-                        tariff: m.tariff,
+                        tariff,
                         billing: m.billing,
-                        recent: std::collections::VecDeque::with_capacity(RECENT_READINGS),
+                        recent: std::collections::VecDeque::new(),
                         commands: m.commands,
                         fixed_charges_from: m.fixed_charges_from,
                         shared: m.shared,
-                    },
+                    }),
                 );
             }
         }
@@ -164,14 +166,15 @@ impl Engine {
         if !self.sites.contains_key(&a.site) {
             return Err(SetupError::UnknownSite(a.site));
         }
-        match self.accounts.get_mut(&a.id) {
-            Some(slot) => {
-                slot.policy = a.policy;
-                slot.site = a.site;
-                Ok(())
-            }
-            None => self.add_account(a),
+        if !self.accounts.contains_key(&a.id) {
+            return self.add_account(a);
         }
+        let site = self.intern(a.site);
+        if let Some(slot) = self.accounts.get_mut(&a.id) {
+            slot.policy = a.policy;
+            slot.site = site;
+        }
+        Ok(())
     }
 
     /// Adds a meter, or changes an existing one's configuration (account,
@@ -194,6 +197,7 @@ impl Engine {
         if !self.accounts.contains_key(&m.account) {
             return Err(SetupError::UnknownAccount(m.account));
         }
+        let tariff = self.intern(m.tariff);
         let Some(slot) = self.meters.get_mut(&m.id) else {
             return Ok(());
         };
@@ -201,7 +205,7 @@ impl Engine {
         slot.account = m.account;
         slot.utility = m.utility;
         slot.params = m.params;
-        slot.tariff = m.tariff;
+        slot.tariff = tariff;
         slot.shared = m.shared;
         if old_account != m.account {
             if let Some(a) = self.accounts.get_mut(&old_account) {
@@ -260,7 +264,7 @@ impl Engine {
 
     /// The meter's tariff key.
     pub fn meter_tariff(&self, meter: MeterId) -> Option<&str> {
-        self.meters.get(&meter).map(|m| m.tariff.as_str())
+        self.meters.get(&meter).map(|m| &*m.tariff)
     }
 
     pub fn meter_params(&self, meter: MeterId) -> Option<MeterParams> {
@@ -272,7 +276,7 @@ impl Engine {
     }
 
     pub fn account_site(&self, account: AccountId) -> Option<&str> {
-        self.accounts.get(&account).map(|a| a.site.as_str())
+        self.accounts.get(&account).map(|a| &*a.site)
     }
 
     /// The account's balance policy.

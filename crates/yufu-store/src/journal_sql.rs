@@ -41,6 +41,9 @@ pub fn last_version_per_no(
 #[macro_export]
 macro_rules! impl_sql_journal {
     ($store:ty, $db:ty) => {
+        $crate::impl_sql_journal!($store, $db, values);
+    };
+    ($store:ty, $db:ty, $bulk:ident) => {
         mod __journal_helpers {
             use $crate::StoreError;
             use $crate::journal::{
@@ -251,28 +254,7 @@ macro_rules! impl_sql_journal {
                     return Ok(());
                 }
                 let mut tx = self.pool.begin().await.map_err(plain)?;
-                if !batch.readings.is_empty() {
-                    insert_rows(
-                        &mut tx,
-                        "INSERT INTO readings (seq, meter_id, at_ms, register, rates, received_ms, verdict, quantity, charge_fen, prev_seq) ",
-                        10,
-                        "",
-                        &batch.readings,
-                        |s, r| {
-                            s.push_bind(r.seq)
-                                .push_bind(r.meter_id.to_string())
-                                .push_bind(r.at_ms)
-                                .push_bind(r.register)
-                                .push_bind(r.rates.as_deref())
-                                .push_bind(r.received_ms)
-                                .push_bind(r.verdict.as_str())
-                                .push_bind(r.quantity)
-                                .push_bind(r.charge_fen)
-                                .push_bind(r.prev_seq);
-                        },
-                    )
-                    .await?;
-                }
+                $crate::__journal_hot_insert!($bulk, tx, batch, readings);
                 if !batch.events.is_empty() {
                     insert_rows(
                         &mut tx,
@@ -289,29 +271,7 @@ macro_rules! impl_sql_journal {
                     )
                     .await?;
                 }
-                if !batch.entries.is_empty() {
-                    insert_rows(
-                        &mut tx,
-                        "INSERT INTO ledger_entries (no, account_id, seq, kind, amount_fen, balance_after_fen, cause, idempotency_key, at_ms, journal_seq, prev_no) ",
-                        11,
-                        "",
-                        &batch.entries,
-                        |s, e| {
-                            s.push_bind(e.no)
-                                .push_bind(e.account_id.to_string())
-                                .push_bind(e.seq)
-                                .push_bind(e.kind.as_str())
-                                .push_bind(e.amount_fen)
-                                .push_bind(e.balance_after_fen)
-                                .push_bind(e.cause.as_str())
-                                .push_bind(e.idempotency_key.as_str())
-                                .push_bind(e.at_ms)
-                                .push_bind(e.journal_seq)
-                                .push_bind(e.prev_no);
-                        },
-                    )
-                    .await?;
-                }
+                $crate::__journal_hot_insert!($bulk, tx, batch, entries);
                 if !batch.recharges.is_empty() {
                     insert_rows(
                         &mut tx,
@@ -730,6 +690,114 @@ macro_rules! impl_sql_journal {
                     .map_err(plain)?;
                 col(&row, "readings", "n")
             }
+        }
+    };
+}
+
+/// The two hottest appends (readings, ledger entries), per bulk strategy:
+/// `values` = multi-row `INSERT … VALUES` (SQLite, and any backend);
+/// `unnest` = one `INSERT … SELECT * FROM UNNEST($1::bigint[], …)` per
+/// table with one array per column (PostgreSQL: a handful of binds instead
+/// of tens of thousands, measured twice as fast).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __journal_hot_insert {
+    (values, $tx:ident, $batch:ident, readings) => {
+        let batch = $batch;
+        let tx = &mut $tx;
+                if !batch.readings.is_empty() {
+                    insert_rows(
+                        &mut *tx,
+                        "INSERT INTO readings (seq, meter_id, at_ms, register, rates, received_ms, verdict, quantity, charge_fen, prev_seq) ",
+                        10,
+                        "",
+                        &batch.readings,
+                        |s, r| {
+                            s.push_bind(r.seq)
+                                .push_bind(r.meter_id.to_string())
+                                .push_bind(r.at_ms)
+                                .push_bind(r.register)
+                                .push_bind(r.rates.as_deref())
+                                .push_bind(r.received_ms)
+                                .push_bind(r.verdict.as_str())
+                                .push_bind(r.quantity)
+                                .push_bind(r.charge_fen)
+                                .push_bind(r.prev_seq);
+                        },
+                    )
+                    .await?;
+                }
+    };
+    (values, $tx:ident, $batch:ident, entries) => {
+        let batch = $batch;
+        let tx = &mut $tx;
+                if !batch.entries.is_empty() {
+                    insert_rows(
+                        &mut *tx,
+                        "INSERT INTO ledger_entries (no, account_id, seq, kind, amount_fen, balance_after_fen, cause, idempotency_key, at_ms, journal_seq, prev_no) ",
+                        11,
+                        "",
+                        &batch.entries,
+                        |s, e| {
+                            s.push_bind(e.no)
+                                .push_bind(e.account_id.to_string())
+                                .push_bind(e.seq)
+                                .push_bind(e.kind.as_str())
+                                .push_bind(e.amount_fen)
+                                .push_bind(e.balance_after_fen)
+                                .push_bind(e.cause.as_str())
+                                .push_bind(e.idempotency_key.as_str())
+                                .push_bind(e.at_ms)
+                                .push_bind(e.journal_seq)
+                                .push_bind(e.prev_no);
+                        },
+                    )
+                    .await?;
+                }
+    };
+    (unnest, $tx:ident, $batch:ident, readings) => {
+        if !$batch.readings.is_empty() {
+            let r = &$batch.readings;
+            sqlx::query(
+                "INSERT INTO readings (seq, meter_id, at_ms, register, rates, received_ms, verdict, quantity, charge_fen, prev_seq) \
+                 SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::bigint[], $7::text[], $8::bigint[], $9::bigint[], $10::bigint[])",
+            )
+            .bind(r.iter().map(|x| x.seq).collect::<Vec<i64>>())
+            .bind(r.iter().map(|x| x.meter_id.to_string()).collect::<Vec<String>>())
+            .bind(r.iter().map(|x| x.at_ms).collect::<Vec<i64>>())
+            .bind(r.iter().map(|x| x.register).collect::<Vec<i64>>())
+            .bind(r.iter().map(|x| x.rates.clone()).collect::<Vec<Option<String>>>())
+            .bind(r.iter().map(|x| x.received_ms).collect::<Vec<i64>>())
+            .bind(r.iter().map(|x| x.verdict.clone()).collect::<Vec<String>>())
+            .bind(r.iter().map(|x| x.quantity).collect::<Vec<Option<i64>>>())
+            .bind(r.iter().map(|x| x.charge_fen).collect::<Vec<Option<i64>>>())
+            .bind(r.iter().map(|x| x.prev_seq).collect::<Vec<Option<i64>>>())
+            .execute(&mut *$tx)
+            .await
+            .map_err(__journal_helpers::plain)?;
+        }
+    };
+    (unnest, $tx:ident, $batch:ident, entries) => {
+        if !$batch.entries.is_empty() {
+            let e = &$batch.entries;
+            sqlx::query(
+                "INSERT INTO ledger_entries (no, account_id, seq, kind, amount_fen, balance_after_fen, cause, idempotency_key, at_ms, journal_seq, prev_no) \
+                 SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::bigint[], $6::bigint[], $7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[])",
+            )
+            .bind(e.iter().map(|x| x.no).collect::<Vec<i64>>())
+            .bind(e.iter().map(|x| x.account_id.to_string()).collect::<Vec<String>>())
+            .bind(e.iter().map(|x| x.seq).collect::<Vec<i64>>())
+            .bind(e.iter().map(|x| x.kind.clone()).collect::<Vec<String>>())
+            .bind(e.iter().map(|x| x.amount_fen).collect::<Vec<i64>>())
+            .bind(e.iter().map(|x| x.balance_after_fen).collect::<Vec<i64>>())
+            .bind(e.iter().map(|x| x.cause.clone()).collect::<Vec<String>>())
+            .bind(e.iter().map(|x| x.idempotency_key.clone()).collect::<Vec<String>>())
+            .bind(e.iter().map(|x| x.at_ms).collect::<Vec<i64>>())
+            .bind(e.iter().map(|x| x.journal_seq).collect::<Vec<i64>>())
+            .bind(e.iter().map(|x| x.prev_no).collect::<Vec<Option<i64>>>())
+            .execute(&mut *$tx)
+            .await
+            .map_err(__journal_helpers::plain)?;
         }
     };
 }

@@ -134,6 +134,16 @@ pub struct MeterView {
     pub pending: Vec<Command>,
 }
 
+impl Request {
+    /// Its weight in a batch: readings count one each.
+    fn size(&self) -> usize {
+        match self {
+            Request::Readings { readings, .. } => readings.len().max(1),
+            _ => 1,
+        }
+    }
+}
+
 enum Request {
     Readings {
         readings: Vec<ReadingIn>,
@@ -420,6 +430,41 @@ struct Run {
     changed: watch::Sender<u64>,
 }
 
+fn commit_result(
+    joined: Result<Result<(), StoreError>, tokio::task::JoinError>,
+) -> Result<(), String> {
+    match joined {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(e) => Err(format!("commit task: {e}")),
+    }
+}
+
+/// A batch applied to the engine, waiting to be committed.
+#[derive(Default)]
+struct Prepared {
+    batch: JournalBatch,
+    answers: Vec<Answer>,
+    checkpoint_replies: Vec<oneshot::Sender<Result<(), WriterError>>>,
+    /// Readings and other requests applied (bounded by `MAX_BATCH`).
+    size: usize,
+}
+
+impl Prepared {
+    fn is_empty(&self) -> bool {
+        self.answers.is_empty() && self.checkpoint_replies.is_empty() && self.batch.is_empty()
+    }
+
+    fn fail(self, why: &str) {
+        for answer in self.answers {
+            answer.send(Err(why));
+        }
+        for reply in self.checkpoint_replies {
+            let _ = reply.send(Err(WriterError::Invalid(why.to_owned())));
+        }
+    }
+}
+
 /// An answer to send once the batch is committed.
 enum Answer {
     Readings(oneshot::Sender<Vec<ReadingResult>>, Vec<ReadingResult>),
@@ -492,44 +537,77 @@ impl Answer {
     }
 }
 
+/// A batch applied to the engine whose commit is running.
+struct InFlight {
+    commit: tokio::task::JoinHandle<Result<(), StoreError>>,
+    /// The commit's result once it has been awaited (a finished task must
+    /// not be awaited twice).
+    done: Option<Result<(), String>>,
+    answers: Vec<Answer>,
+    checkpoint_replies: Vec<oneshot::Sender<Result<(), WriterError>>>,
+    records: u64,
+    commands_changed: bool,
+}
+
 impl Run {
     async fn main(&mut self, state: &mut State, mut rx: mpsc::Receiver<Request>) {
         let mut tick = tokio::time::interval(self.config.tick_every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
-        loop {
-            let first = tokio::select! {
-                req = rx.recv() => match req {
-                    Some(req) => req,
-                    None => break,
-                },
-                _ = tick.tick() => Request::Tick { reply: None },
-            };
-            let mut pending = vec![first];
-            let mut readings = 0usize;
-            while readings < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(req) => {
-                        if let Request::Readings { readings: r, .. } = &req {
-                            readings += r.len();
-                        } else {
-                            readings += 1;
-                        }
-                        pending.push(req);
+        // While one commit runs, the next batch is applied from whatever
+        // arrives meanwhile (the engine works on one core while the database
+        // writes on the other); it is committed as soon as the first lands.
+        // Commits stay in order, and every answer waits for its own commit.
+        let mut inflight: Option<InFlight> = None;
+        let mut current = Prepared::default();
+        let mut open = true;
+        while open || inflight.is_some() || !current.is_empty() {
+            tokio::select! {
+                biased;
+                _ = async {
+                    if let Some(f) = inflight.as_mut() {
+                        f.done = Some(commit_result((&mut f.commit).await));
                     }
-                    Err(_) => break,
+                }, if inflight.is_some() => {
+                    if !self.settle(state, inflight.take()).await {
+                        std::mem::take(&mut current).fail("an earlier batch failed to commit");
+                        if !self.rebuild(state).await {
+                            return;
+                        }
+                    }
+                }
+                req = rx.recv(), if open && current.size < MAX_BATCH => match req {
+                    Some(first) => {
+                        let mut pending = vec![first];
+                        let mut size = current.size + 1;
+                        while size < MAX_BATCH {
+                            match rx.try_recv() {
+                                Ok(req) => {
+                                    size += req.size();
+                                    pending.push(req);
+                                }
+                                Err(_) => break,
+                            }
+                        }
+                        self.apply(state, pending, &mut current).await;
+                    }
+                    None => open = false,
+                },
+                _ = tick.tick(), if open => {
+                    self.apply(state, vec![Request::Tick { reply: None }], &mut current).await;
                 }
             }
-            if let Err(e) = self.apply_and_commit(state, pending).await {
-                // The engine ran ahead of a journal that did not commit:
-                // rebuild it from the store before taking anything else.
-                tracing::error!(error = %e, "commit failed; rebuilding the engine from the journal");
-                match recover(self.store.as_ref(), &self.config).await {
-                    Ok((fresh, _)) => *state = fresh,
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot rebuild the engine; the writer stops");
+            if inflight.is_none() && !current.is_empty() {
+                let flight = self.start_commit(std::mem::take(&mut current));
+                let due = self.config.checkpoint_every > 0
+                    && self.since_checkpoint + flight.records >= self.config.checkpoint_every;
+                if due || !flight.checkpoint_replies.is_empty() {
+                    // A checkpoint describes committed state only.
+                    if !self.settle(state, Some(flight)).await && !self.rebuild(state).await {
                         return;
                     }
+                } else {
+                    inflight = Some(flight);
                 }
             }
         }
@@ -540,34 +618,138 @@ impl Run {
         }
     }
 
-    async fn apply_and_commit(
-        &mut self,
-        state: &mut State,
-        pending: Vec<Request>,
-    ) -> Result<(), String> {
+    fn start_commit(&self, prepared: Prepared) -> InFlight {
+        let store = Arc::clone(&self.store);
+        let Prepared {
+            batch,
+            answers,
+            checkpoint_replies,
+            ..
+        } = prepared;
+        let records = u64::try_from(batch.readings.len() + batch.events.len()).unwrap_or(0);
+        let commands_changed = !batch.commands.is_empty();
+        let commit = tokio::spawn(async move {
+            if batch.is_empty() {
+                Ok(())
+            } else {
+                store.journal().append(&batch).await
+            }
+        });
+        InFlight {
+            commit,
+            done: None,
+            answers,
+            checkpoint_replies,
+            records,
+            commands_changed,
+        }
+    }
+
+    /// Waits for a commit, answers its senders and takes a checkpoint when
+    /// one is due. Returns false when the commit failed (the caller must
+    /// rebuild the engine).
+    async fn settle(&mut self, state: &mut State, flight: Option<InFlight>) -> bool {
+        let Some(mut flight) = flight else {
+            return true;
+        };
+        let replies = std::mem::take(&mut flight.checkpoint_replies);
+        if !self.settle_quietly(flight).await {
+            for reply in replies {
+                let _ = reply.send(Err(WriterError::Invalid("the batch did not commit".into())));
+            }
+            return false;
+        }
+        let due = self.config.checkpoint_every > 0
+            && self.since_checkpoint >= self.config.checkpoint_every;
+        if due || !replies.is_empty() {
+            let result = self.checkpoint(state).await;
+            if let Err(e) = &result {
+                tracing::warn!(error = %e, "checkpoint failed; the journal will be replayed");
+            }
+            for reply in replies {
+                let _ = reply.send(match &result {
+                    Ok(()) => Ok(()),
+                    Err(e) => Err(WriterError::Invalid(e.to_string())),
+                });
+            }
+        }
+        true
+    }
+
+    /// Waits for a commit and answers its senders. Returns whether it committed.
+    async fn settle_quietly(&mut self, flight: InFlight) -> bool {
+        let committed = match flight.done {
+            Some(done) => done,
+            None => commit_result(flight.commit.await),
+        };
+        for answer in flight.answers {
+            answer.send(committed.as_ref().map(|_| ()).map_err(String::as_str));
+        }
+        for reply in flight.checkpoint_replies {
+            let _ = reply.send(match &committed {
+                Ok(()) => Ok(()),
+                Err(e) => Err(WriterError::Invalid(e.clone())),
+            });
+        }
+        match committed {
+            Ok(()) => {
+                if flight.commands_changed {
+                    self.changed.send_modify(|v| *v += 1);
+                }
+                self.since_checkpoint += flight.records;
+                true
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "commit failed");
+                false
+            }
+        }
+    }
+
+    async fn rebuild(&mut self, state: &mut State) -> bool {
+        tracing::error!("rebuilding the engine from the journal");
+        match recover(self.store.as_ref(), &self.config).await {
+            Ok((fresh, _)) => {
+                *state = fresh;
+                true
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot rebuild the engine; the writer stops");
+                false
+            }
+        }
+    }
+
+    async fn apply(&mut self, state: &mut State, pending: Vec<Request>, into: &mut Prepared) {
         // The journal keeps milliseconds: apply with exactly what replay
         // will pass again.
         let now = from_ms(ms(Timestamp::now()));
-        let mut batch = JournalBatch::default();
-        let mut answers = Vec::with_capacity(pending.len());
-        let mut checkpoint_replies = Vec::new();
+        for req in &pending {
+            into.size += req.size();
+        }
+        let Prepared {
+            batch,
+            answers,
+            checkpoint_replies,
+            ..
+        } = into;
         for req in pending {
             match req {
                 Request::Readings { readings, reply } => {
                     let results = readings
                         .iter()
-                        .map(|r| state.reading(r, now, None, &mut batch))
+                        .map(|r| state.reading(r, now, None, batch))
                         .collect();
                     answers.push(Answer::Readings(reply, results));
                 }
                 Request::Recharge { req, reply } => {
-                    let result = self.recharge(state, req, now, &mut batch).await;
+                    let result = self.recharge(state, req, now, batch).await;
                     answers.push(Answer::Recharge(reply, result));
                 }
                 Request::Config { changes, reply } => {
                     let mut result = Ok(());
                     for change in &changes {
-                        if let Err(e) = state.config(change, now, None, &mut batch) {
+                        if let Err(e) = state.config(change, now, None, batch) {
                             result = Err(e);
                             break;
                         }
@@ -575,11 +757,11 @@ impl Run {
                     answers.push(Answer::Config(reply, result));
                 }
                 Request::Command { event, reply } => {
-                    let changed = state.command(&event, now, None, &mut batch);
+                    let changed = state.command(&event, now, None, batch);
                     answers.push(Answer::Command(reply, changed));
                 }
                 Request::Tick { reply } => {
-                    state.tick(now, None, &mut batch);
+                    state.tick(now, None, batch);
                     answers.push(Answer::Tick(reply));
                 }
                 // Reads answer from the state as applied so far; they are
@@ -598,46 +780,6 @@ impl Run {
                 Request::Checkpoint { reply } => checkpoint_replies.push(reply),
             }
         }
-        let commands_changed = !batch.commands.is_empty();
-        let records = u64::try_from(batch.readings.len() + batch.events.len()).unwrap_or(0);
-        let committed = if batch.is_empty() {
-            Ok(())
-        } else {
-            self.store
-                .journal()
-                .append(&batch)
-                .await
-                .map_err(|e| e.to_string())
-        };
-        let failed = committed.as_ref().err().cloned();
-        for answer in answers {
-            answer.send(committed.as_ref().map(|_| ()).map_err(String::as_str));
-        }
-        if let Some(e) = failed {
-            for reply in checkpoint_replies {
-                let _ = reply.send(Err(WriterError::Invalid(e.clone())));
-            }
-            return Err(e);
-        }
-        if commands_changed {
-            self.changed.send_modify(|v| *v += 1);
-        }
-        self.since_checkpoint += records;
-        let due = self.config.checkpoint_every > 0
-            && self.since_checkpoint >= self.config.checkpoint_every;
-        if due || !checkpoint_replies.is_empty() {
-            let result = self.checkpoint(state).await;
-            if let Err(e) = &result {
-                tracing::warn!(error = %e, "checkpoint failed; the journal will be replayed");
-            }
-            for reply in checkpoint_replies {
-                let _ = reply.send(match &result {
-                    Ok(()) => Ok(()),
-                    Err(e) => Err(WriterError::Invalid(e.to_string())),
-                });
-            }
-        }
-        Ok(())
     }
 
     async fn recharge(

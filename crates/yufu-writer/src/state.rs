@@ -372,7 +372,7 @@ impl State {
                 no,
                 account_id: e.account,
                 seq: i64::try_from(e.seq).unwrap_or(i64::MAX),
-                kind: snake(&e.kind),
+                kind: e.kind.as_str().to_owned(),
                 amount_fen: e.amount.0,
                 balance_after_fen: e.balance_after.0,
                 cause: json(&e.cause),

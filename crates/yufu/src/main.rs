@@ -4,6 +4,12 @@
     reason = "a command-line program prints its results"
 )]
 
+/// mimalloc rather than the system allocator: the writer builds and frees
+/// many small rows per reading, and glibc's allocator spent a fifth of the
+/// ingest time in malloc/free (measured with perf, see BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod bench;
 mod config;
 mod demo;

@@ -214,6 +214,9 @@ struct MeterSlot {
     commands: Vec<Command>,
     fixed_charges_from: Timestamp,
     shared: Option<SharedGroup>,
+    /// An opaque bookmark kept for the durable layer (the journal position
+    /// of the meter's newest stored reading); 0 for none.
+    mark: i64,
 }
 
 struct AccountSlot {
@@ -226,6 +229,9 @@ struct AccountSlot {
     /// Metered consumption (base units) since the last public-area split, the
     /// weight of a `Usage` share.
     usage_since_split: u64,
+    /// An opaque bookmark kept for the durable layer (its newest ledger
+    /// entry's number); 0 for none.
+    mark: i64,
 }
 
 struct RechargeRecord {
@@ -323,6 +329,7 @@ impl Engine {
                 rules,
                 meters: Vec::new(),
                 usage_since_split: 0,
+                mark: 0,
             }),
         );
         Ok(())
@@ -358,6 +365,7 @@ impl Engine {
                 commands: Vec::new(),
                 fixed_charges_from: m.fixed_charges_from,
                 shared: m.shared,
+                mark: 0,
             }),
         );
         Ok(())

@@ -29,6 +29,8 @@ pub struct AccountSnapshot {
     pub site: String,
     pub rules: AccountRules,
     pub usage_since_split: u64,
+    #[serde(default)]
+    pub mark: i64,
 }
 
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
@@ -42,6 +44,8 @@ pub struct MeterSnapshot {
     pub commands: Vec<Command>,
     pub fixed_charges_from: Timestamp,
     pub shared: Option<SharedGroup>,
+    #[serde(default)]
+    pub mark: i64,
 }
 
 /// One item of a snapshot. Items come in an order restore relies on:
@@ -79,6 +83,7 @@ impl Engine {
                 site: a.site.to_string(),
                 rules: a.rules,
                 usage_since_split: a.usage_since_split,
+                mark: a.mark,
             }));
             for meter_id in &a.meters {
                 let Some(m) = self.meters.get(meter_id) else {
@@ -94,6 +99,7 @@ impl Engine {
                     commands: m.commands.clone(),
                     fixed_charges_from: m.fixed_charges_from,
                     shared: m.shared.clone(),
+                    mark: m.mark,
                 }));
             }
         }
@@ -125,6 +131,7 @@ impl Engine {
                         rules: a.rules,
                         meters: Vec::new(),
                         usage_since_split: a.usage_since_split,
+                        mark: a.mark,
                     }),
                 );
             }
@@ -153,6 +160,7 @@ impl Engine {
                         commands: m.commands,
                         fixed_charges_from: m.fixed_charges_from,
                         shared: m.shared,
+                        mark: m.mark,
                     }),
                 );
             }
@@ -218,17 +226,37 @@ impl Engine {
         Ok(())
     }
 
+    /// The durable layer's bookmark for a meter (0 if none or unknown).
+    pub fn meter_mark(&self, id: MeterId) -> i64 {
+        self.meters.get(&id).map_or(0, |m| m.mark)
+    }
+
+    pub fn set_meter_mark(&mut self, id: MeterId, mark: i64) {
+        if let Some(m) = self.meters.get_mut(&id) {
+            m.mark = mark;
+        }
+    }
+
+    /// The durable layer's bookmark for an account (0 if none or unknown).
+    pub fn account_mark(&self, id: AccountId) -> i64 {
+        self.accounts.get(&id).map_or(0, |a| a.mark)
+    }
+
+    pub fn set_account_mark(&mut self, id: AccountId, mark: i64) {
+        if let Some(a) = self.accounts.get_mut(&id) {
+            a.mark = mark;
+        }
+    }
+
     /// Forgets a meter (unassigned or removed): its readings are refused
-    /// from now on. Returns whether it was known.
-    pub fn remove_meter(&mut self, id: MeterId) -> bool {
-        let Some(slot) = self.meters.remove(&id) else {
-            return false;
-        };
+    /// from now on. Returns its bookmark if it was known.
+    pub fn remove_meter(&mut self, id: MeterId) -> Option<i64> {
+        let slot = self.meters.remove(&id)?;
         if let Some(a) = self.accounts.get_mut(&slot.account) {
             a.meters.retain(|m| *m != id);
         }
         self.with_commands.remove(&id);
-        true
+        Some(slot.mark)
     }
 
     /// Whether a recharge with this key was applied since the engine started.

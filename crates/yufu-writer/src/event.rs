@@ -125,13 +125,10 @@ pub enum CheckpointItem {
         toml: String,
     },
     Engine(Box<yufu_engine::SnapshotItem>),
+    /// The head of the readings chain of a meter the engine no longer bills.
     MeterHead {
         id: MeterId,
         seq: i64,
-    },
-    AccountHead {
-        id: AccountId,
-        no: i64,
     },
     Command {
         meter: MeterId,

@@ -870,13 +870,15 @@ fn account_view(state: &State, id: AccountId) -> Option<AccountView> {
         last_seq: state.engine.last_seq(id).unwrap_or(0),
         supply: state.engine.supply(id).unwrap_or(Supply::On),
         policy: state.engine.policy(id).cloned(),
-        ledger_head: state.account_heads.get(&id).copied(),
+        ledger_head: Some(state.engine.account_mark(id)).filter(|m| *m > 0),
     })
 }
 
 fn meter_view(state: &State, id: MeterId) -> Option<MeterView> {
     let known = state.engine.has_meter(id);
-    let head = state.meter_heads.get(&id).copied();
+    let head = Some(state.engine.meter_mark(id))
+        .filter(|m| *m > 0)
+        .or_else(|| state.orphan_heads.get(&id).copied());
     if !known && head.is_none() {
         return None;
     }

@@ -6,7 +6,9 @@ use jiff::Timestamp;
 use yufu_domain::MeterId;
 use yufu_domain::command::{Command, CommandKind, CommandState};
 
-use crate::{Alarm, Engine};
+use crate::{Alarm, Engine, QueuedCommand};
+use yufu_domain::Utility;
+use yufu_domain::command::{Admission, admit};
 
 /// A command whose state changed: store its new state and last transition.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -17,7 +19,70 @@ pub struct CommandUpdate {
     pub alarm: Option<Alarm>,
 }
 
+/// Why an operator's command was not queued.
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+pub enum CommandRefused {
+    #[error("meter {0} is not billed by the engine (no account or tariff)")]
+    UnknownMeter(MeterId),
+    #[error("a {utility} meter has no {kind:?} command")]
+    WrongUtility { utility: Utility, kind: CommandKind },
+    #[error("a {0:?} command is already pending for this meter")]
+    AlreadyPending(CommandKind),
+    #[error("the opposite command is already on its way to the meter; wait for its answer")]
+    OppositeInFlight,
+}
+
 impl Engine {
+    /// Queues a command an operator asked for (trip or close for
+    /// electricity, valve close or open for water and gas, read now or time
+    /// sync for any), under the same one-pending-per-kind rule as the
+    /// balance rules' commands: a queued opposite command is superseded.
+    pub fn queue_command(
+        &mut self,
+        meter: MeterId,
+        kind: CommandKind,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<QueuedCommand, CommandRefused> {
+        let slot = self
+            .meters
+            .get_mut(&meter)
+            .ok_or(CommandRefused::UnknownMeter(meter))?;
+        let fits = match kind {
+            CommandKind::Trip | CommandKind::Close => slot.utility == Utility::Electricity,
+            CommandKind::ValveClose | CommandKind::ValveOpen => {
+                slot.utility != Utility::Electricity
+            }
+            CommandKind::ReadNow | CommandKind::TimeSync => true,
+        };
+        if !fits {
+            return Err(CommandRefused::WrongUtility {
+                utility: slot.utility,
+                kind,
+            });
+        }
+        slot.commands.retain(|c| c.state.is_pending());
+        let superseded = match admit(&slot.commands, kind) {
+            Admission::AlreadyPending(_) => return Err(CommandRefused::AlreadyPending(kind)),
+            Admission::Queue => None,
+            Admission::Supersede(i) => {
+                let old = slot.commands[i].kind;
+                slot.commands[i]
+                    .supersede(now, kind)
+                    .map_err(|_| CommandRefused::OppositeInFlight)?;
+                Some(old)
+            }
+        };
+        let command = Command::queue(kind, now, reason);
+        slot.commands.push(command.clone());
+        self.with_commands.insert(meter);
+        Ok(QueuedCommand {
+            meter,
+            command,
+            superseded,
+        })
+    }
+
     /// Commands whose time has come to be sent, as (meter, kind).
     pub fn due_commands(&self, now: Timestamp) -> Vec<(MeterId, CommandKind)> {
         let mut due: Vec<(MeterId, CommandKind)> = self

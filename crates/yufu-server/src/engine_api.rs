@@ -551,6 +551,47 @@ pub(crate) async fn get_meter_commands(
     Ok(Json(CommandsOut { commands }))
 }
 
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CommandIn {
+    /// trip, close (electricity); valve_close, valve_open (water, gas);
+    /// read_now, time_sync (any).
+    kind: String,
+    /// Why (kept with the command's history).
+    reason: String,
+}
+
+/// Queue a command for a meter (at most one pending per kind; a queued
+/// opposite command is superseded). The dispatcher sends it; follow it with
+/// `GET /api/v1/meters/{id}/commands`.
+#[utoipa::path(post, path = "/api/v1/meters/{id}/commands", tag = "engine", request_body = CommandIn,
+    responses((status = 202, body = CommandsOut, description = "Queued; the meter's commands, newest first"),
+               (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn post_meter_command(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Body(b): Body<CommandIn>,
+) -> Result<(StatusCode, Json<CommandsOut>), WebError> {
+    let meter: MeterId = parse(&id)?;
+    let kind: yufu_domain::command::CommandKind =
+        serde_json::from_value(serde_json::Value::String(b.kind.clone())).map_err(|_| {
+            WebError::Invalid(format!(
+                "kind '{}' is not one of trip, close, valve_close, valve_open, read_now, time_sync",
+                b.kind
+            ))
+        })?;
+    let reason = b.reason.trim();
+    if reason.is_empty() || reason.chars().count() > 200 {
+        return Err(WebError::Invalid("reason must be 1–200 characters".into()));
+    }
+    s.store.get_meter(meter).await?;
+    s.writer
+        .queue_command(meter, kind, reason.to_owned())
+        .await?;
+    let Json(out) = get_meter_commands(State(s), Path(id)).await?;
+    Ok((StatusCode::ACCEPTED, Json(out)))
+}
+
 /// The engine routes with their OpenAPI description.
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -559,5 +600,5 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_balance))
         .routes(routes!(get_ledger))
         .routes(routes!(get_meter_readings))
-        .routes(routes!(get_meter_commands))
+        .routes(routes!(get_meter_commands, post_meter_command))
 }

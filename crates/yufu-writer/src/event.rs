@@ -98,6 +98,12 @@ pub enum CommandEvent {
     },
     /// Overdue acknowledgements are retried or time out.
     Expire,
+    /// An operator asked for a command.
+    Queue {
+        meter: MeterId,
+        kind: CommandKind,
+        reason: String,
+    },
 }
 
 /// The scheduler's periodic work: fixed charges and deferred cut-offs.

@@ -164,6 +164,10 @@ enum Request {
     Tick {
         reply: Option<oneshot::Sender<()>>,
     },
+    Operator {
+        event: CommandEvent,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
     Account {
         id: AccountId,
         reply: oneshot::Sender<Option<AccountView>>,
@@ -229,6 +233,24 @@ impl Writer {
             reply: Some(reply),
         })
         .await
+    }
+
+    /// Queues a command an operator asked for; refused with the reason
+    /// (meter not billed, wrong utility, one already pending).
+    pub async fn queue_command(
+        &self,
+        meter: MeterId,
+        kind: yufu_domain::command::CommandKind,
+        reason: String,
+    ) -> Result<(), WriterError> {
+        let event = CommandEvent::Queue {
+            meter,
+            kind,
+            reason,
+        };
+        self.ask(|reply| Request::Operator { event, reply })
+            .await?
+            .map_err(WriterError::Invalid)
     }
 
     /// Runs the scheduler's work now (fixed charges, deferred cut-offs).
@@ -763,6 +785,10 @@ impl Run {
                 Request::Tick { reply } => {
                     state.tick(now, None, batch);
                     answers.push(Answer::Tick(reply));
+                }
+                Request::Operator { event, reply } => {
+                    let result = state.operator_command(&event, now, None, batch);
+                    answers.push(Answer::Config(reply, result));
                 }
                 // Reads answer from the state as applied so far; they are
                 // sent after the commit, so they never show uncommitted data.

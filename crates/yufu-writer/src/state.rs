@@ -329,6 +329,9 @@ impl State {
                 .into_iter()
                 .collect(),
             CommandEvent::Expire => self.engine.expire_commands(now),
+            CommandEvent::Queue { .. } => {
+                return self.operator_command(event, now, replayed, batch).is_ok();
+            }
         };
         if updates.is_empty() {
             return false;
@@ -352,6 +355,45 @@ impl State {
             }
         }
         true
+    }
+
+    /// Queues an operator's command; journaled only when it was queued.
+    pub fn operator_command(
+        &mut self,
+        event: &CommandEvent,
+        now: Timestamp,
+        replayed: Option<i64>,
+        batch: &mut JournalBatch,
+    ) -> Result<(), String> {
+        let CommandEvent::Queue {
+            meter,
+            kind,
+            reason,
+        } = event
+        else {
+            return Err("not an operator command".into());
+        };
+        let queued = self
+            .engine
+            .queue_command(*meter, *kind, reason, now)
+            .map_err(|e| e.to_string())?;
+        let seq = self.take_seq(replayed);
+        batch.events.push(EventRow {
+            seq,
+            at_ms: ms(now),
+            kind: KIND_COMMAND.to_owned(),
+            body: json(event),
+        });
+        self.outcome(
+            Outcome {
+                commands: vec![queued],
+                ..Outcome::default()
+            },
+            seq,
+            now,
+            batch,
+        );
+        Ok(())
     }
 
     /// The scheduler's work: fixed charges due, deferred cut-offs. Always

@@ -276,6 +276,11 @@ impl Engine {
         self.tariffs.contains_key(key)
     }
 
+    /// A site's protected windows.
+    pub fn site_windows(&self, key: &str) -> Option<&ProtectedWindows> {
+        self.sites.get(key).map(|(w, _)| w)
+    }
+
     pub fn has_site(&self, key: &str) -> bool {
         self.sites.contains_key(key)
     }

@@ -592,6 +592,181 @@ pub(crate) async fn post_meter_command(
     Ok((StatusCode::ACCEPTED, Json(out)))
 }
 
+// --- balance rules and protected windows -------------------------------------
+
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BalanceRulesIn {
+    /// Warning levels in fen, highest first, each above the cut-off; each
+    /// notifies the customer once when the balance falls below it.
+    warnings_fen: Vec<i64>,
+    /// At or below this balance the supply is cut (0 = at zero credit;
+    /// negative = an overdraft allowance).
+    cutoff_fen: i64,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct BalanceRulesOut {
+    warnings_fen: Vec<i64>,
+    cutoff_fen: i64,
+    /// `account` (its own rules) or `class` (its customer class's default).
+    source: &'static str,
+}
+
+async fn rules_out(s: &AppState, account: AccountId) -> Result<BalanceRulesOut, WebError> {
+    let a = s.store.get_account(account).await?;
+    let (policy, source) = match s.store.account_rules(account).await? {
+        Some(own) => (own, "account"),
+        None => (yufu_writer::event::default_policy(a.class), "class"),
+    };
+    Ok(BalanceRulesOut {
+        warnings_fen: policy.warnings().iter().map(|f| f.0).collect(),
+        cutoff_fen: policy.cutoff().0,
+        source,
+    })
+}
+
+/// An account's balance rules: its own, or its customer class's default.
+#[utoipa::path(get, path = "/api/v1/accounts/{id}/balance-rules", tag = "engine",
+    responses((status = 200, body = BalanceRulesOut), (status = 404, body = ErrorBody)))]
+pub(crate) async fn get_balance_rules(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<BalanceRulesOut>, WebError> {
+    Ok(Json(rules_out(&s, parse(&id)?).await?))
+}
+
+/// Give an account its own balance rules (warning levels, cut-off level).
+/// They apply from the next reading or recharge on.
+#[utoipa::path(put, path = "/api/v1/accounts/{id}/balance-rules", tag = "engine", request_body = BalanceRulesIn,
+    responses((status = 200, body = BalanceRulesOut), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn put_balance_rules(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Body(b): Body<BalanceRulesIn>,
+) -> Result<Json<BalanceRulesOut>, WebError> {
+    let account: AccountId = parse(&id)?;
+    if b.warnings_fen.len() > 5 {
+        return Err(WebError::Invalid("at most 5 warning levels".into()));
+    }
+    let policy = yufu_domain::balance::BalancePolicy::new(
+        b.warnings_fen.into_iter().map(Fen).collect(),
+        Fen(b.cutoff_fen),
+    )?;
+    s.store.set_account_rules(account, Some(&policy)).await?;
+    yufu_writer::sync::sync_account(s.store.as_ref(), &s.writer, account).await?;
+    Ok(Json(rules_out(&s, account).await?))
+}
+
+/// Return an account to its customer class's default balance rules.
+#[utoipa::path(delete, path = "/api/v1/accounts/{id}/balance-rules", tag = "engine",
+    responses((status = 200, body = BalanceRulesOut), (status = 404, body = ErrorBody)))]
+pub(crate) async fn delete_balance_rules(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<BalanceRulesOut>, WebError> {
+    let account: AccountId = parse(&id)?;
+    s.store.set_account_rules(account, None).await?;
+    yufu_writer::sync::sync_account(s.store.as_ref(), &s.writer, account).await?;
+    Ok(Json(rules_out(&s, account).await?))
+}
+
+#[derive(serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NightlyIo {
+    /// Local time the window opens, `HH:MM`.
+    start: String,
+    /// Local time it closes, `HH:MM` (before `start` = over midnight).
+    end: String,
+}
+
+#[derive(serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ProtectedWindowsIo {
+    /// Nightly hours during which no one is cut off, or null.
+    nightly: Option<NightlyIo>,
+    /// No cut-offs on Saturdays and Sundays.
+    weekends: bool,
+    /// Dates (`YYYY-MM-DD`, the site's local calendar) with no cut-offs.
+    holidays: Vec<String>,
+}
+
+fn windows_out(w: &yufu_domain::balance::ProtectedWindows) -> ProtectedWindowsIo {
+    ProtectedWindowsIo {
+        nightly: w.nightly.map(|(a, b)| NightlyIo {
+            start: a.strftime("%H:%M").to_string(),
+            end: b.strftime("%H:%M").to_string(),
+        }),
+        weekends: w.weekends,
+        holidays: w.holidays.iter().map(ToString::to_string).collect(),
+    }
+}
+
+/// A site's protected windows (保电时段): when a cut-off waits.
+#[utoipa::path(get, path = "/api/v1/sites/{id}/protected-windows", tag = "engine",
+    responses((status = 200, body = ProtectedWindowsIo), (status = 404, body = ErrorBody)))]
+pub(crate) async fn get_protected_windows(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ProtectedWindowsIo>, WebError> {
+    let w = s.store.site_windows(parse(&id)?).await?;
+    Ok(Json(windows_out(&w)))
+}
+
+/// Set a site's protected windows: a cut-off that falls in one is deferred
+/// to the next allowed time (a recharge meanwhile cancels it).
+#[utoipa::path(put, path = "/api/v1/sites/{id}/protected-windows", tag = "engine", request_body = ProtectedWindowsIo,
+    responses((status = 200, body = ProtectedWindowsIo), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn put_protected_windows(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Body(b): Body<ProtectedWindowsIo>,
+) -> Result<Json<ProtectedWindowsIo>, WebError> {
+    let site_id: yufu_domain::SiteId = parse(&id)?;
+    let time = |t: &str| {
+        t.parse::<jiff::civil::Time>()
+            .map_err(|e| WebError::Invalid(format!("nightly time '{t}': {e}")))
+    };
+    let nightly = match &b.nightly {
+        Some(n) => {
+            let (a, z) = (time(&n.start)?, time(&n.end)?);
+            if a == z {
+                return Err(WebError::Invalid(
+                    "nightly start and end must differ".into(),
+                ));
+            }
+            Some((a, z))
+        }
+        None => None,
+    };
+    if b.holidays.len() > 366 {
+        return Err(WebError::Invalid("at most 366 holidays".into()));
+    }
+    let holidays = b
+        .holidays
+        .iter()
+        .map(|d| {
+            d.parse::<jiff::civil::Date>()
+                .map_err(|e| WebError::Invalid(format!("holiday '{d}': {e}")))
+        })
+        .collect::<Result<_, _>>()?;
+    let windows = yufu_domain::balance::ProtectedWindows {
+        nightly,
+        weekends: b.weekends,
+        holidays,
+    };
+    let site = s.store.get_site(site_id).await?;
+    s.store.set_site_windows(site_id, &windows).await?;
+    s.writer
+        .configure(vec![yufu_writer::ConfigChange::Site {
+            key: yufu_writer::sync::site_key(site_id),
+            windows: windows.clone(),
+            tz: site.timezone.as_str().to_owned(),
+        }])
+        .await?;
+    Ok(Json(windows_out(&windows)))
+}
+
 /// The engine routes with their OpenAPI description.
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -601,4 +776,10 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_ledger))
         .routes(routes!(get_meter_readings))
         .routes(routes!(get_meter_commands, post_meter_command))
+        .routes(routes!(
+            get_balance_rules,
+            put_balance_rules,
+            delete_balance_rules
+        ))
+        .routes(routes!(get_protected_windows, put_protected_windows))
 }

@@ -46,8 +46,9 @@ async fn command_reaches(api: &TestServer, meter: &str, kind: &str, state: &str)
     panic!("the {kind} command of {meter} never reached {state}");
 }
 
-async fn prepaid_story(db: TestDb) {
-    let api = TestServer::start(db).await;
+/// An organisation with one site, the residential tariff, and `n` accounts
+/// with one billed meter each; returns the site and (account, meter) ids.
+async fn setup(api: &TestServer, n: usize) -> (String, Vec<(String, String)>) {
     let org = api
         .created("/api/v1/organisations", json!({ "name": "广州演示物业" }))
         .await;
@@ -61,20 +62,6 @@ async fn prepaid_story(db: TestDb) {
             json!({ "site_id": site["id"], "code": "A", "name": "A栋", "floors": 6 }),
         )
         .await;
-    let unit = api
-        .created("/api/v1/units", json!({ "building_id": building["id"], "code": "A-101", "floor": 1, "kind": "residential", "area_sqm": "89.5" }))
-        .await;
-    let customer = api
-        .created("/api/v1/customers", json!({ "organisation_id": org_id, "kind": "person", "name": "陈小明", "phone": "13800138000" }))
-        .await;
-    let account = api
-        .created("/api/v1/accounts", json!({ "organisation_id": org_id, "number": "GZ000001", "customer_id": customer["id"], "class": "residential" }))
-        .await;
-    let account_id = account["id"].as_str().unwrap().to_owned();
-    let meter = api
-        .created("/api/v1/meters", json!({ "organisation_id": org_id, "serial": "E-1", "utility": "electricity", "model": "DDZY1102", "protocol": "dlt645_2007", "comm_address": "000000000001" }))
-        .await;
-    let meter_id = meter["id"].as_str().unwrap().to_owned();
     let tariff = include_str!("../../../examples/tariffs/guangdong-residential-electricity.toml");
     let (addr, path) = (api.addr, format!("/api/v1/organisations/{org_id}/tariffs"));
     let up = tokio::task::spawn_blocking(move || {
@@ -90,22 +77,47 @@ async fn prepaid_story(db: TestDb) {
     .await
     .unwrap();
     assert_eq!(up.status, 201, "{}", up.body);
-    let (status, _) = api
-        .call(
-            "PUT",
-            &format!("/api/v1/meters/{meter_id}/assignment"),
-            Some(json!({ "unit_id": unit["id"], "account_id": account_id })),
-        )
-        .await;
-    assert_eq!(status, 200);
-    let (status, out) = api
-        .call(
-            "PUT",
-            &format!("/api/v1/meters/{meter_id}/tariff"),
-            Some(json!({ "tariff_code": "guangdong-residential-electricity" })),
-        )
-        .await;
-    assert_eq!(status, 200, "{out}");
+    let mut ids = Vec::new();
+    for i in 1..=n {
+        let unit = api
+            .created("/api/v1/units", json!({ "building_id": building["id"], "code": format!("A-{i:03}"), "floor": 1, "kind": "residential", "area_sqm": "89.5" }))
+            .await;
+        let customer = api
+            .created("/api/v1/customers", json!({ "organisation_id": org_id, "kind": "person", "name": "陈小明", "phone": "13800138000" }))
+            .await;
+        let account = api
+            .created("/api/v1/accounts", json!({ "organisation_id": org_id, "number": format!("GZ{i:06}"), "customer_id": customer["id"], "class": "residential" }))
+            .await;
+        let account_id = account["id"].as_str().unwrap().to_owned();
+        let meter = api
+            .created("/api/v1/meters", json!({ "organisation_id": org_id, "serial": format!("E-{i}"), "utility": "electricity", "model": "DDZY1102", "protocol": "dlt645_2007", "comm_address": format!("{i:012}") }))
+            .await;
+        let meter_id = meter["id"].as_str().unwrap().to_owned();
+        let (status, _) = api
+            .call(
+                "PUT",
+                &format!("/api/v1/meters/{meter_id}/assignment"),
+                Some(json!({ "unit_id": unit["id"], "account_id": account_id })),
+            )
+            .await;
+        assert_eq!(status, 200);
+        let (status, out) = api
+            .call(
+                "PUT",
+                &format!("/api/v1/meters/{meter_id}/tariff"),
+                Some(json!({ "tariff_code": "guangdong-residential-electricity" })),
+            )
+            .await;
+        assert_eq!(status, 200, "{out}");
+        ids.push((account_id, meter_id));
+    }
+    (site["id"].as_str().unwrap().to_owned(), ids)
+}
+
+async fn prepaid_story(db: TestDb) {
+    let api = TestServer::start(db).await;
+    let (_, ids) = setup(&api, 1).await;
+    let (account_id, meter_id) = ids[0].clone();
 
     // Opening reading, then 10 kWh: billed, balance below zero, cut off.
     let readings = json!({ "readings": [
@@ -247,6 +259,129 @@ async fn prepaid_story(db: TestDb) {
         .collect();
     assert_eq!(verdicts, ["billed", "opening"]);
     api.stop().await;
+}
+
+/// Own balance rules (an overdraft) and protected windows (a deferred cut-off).
+async fn rules_story(db: TestDb) {
+    let api = TestServer::start(db).await;
+    let (site_id, ids) = setup(&api, 2).await;
+    let ((overdraft, od_meter), (sheltered, sh_meter)) = (ids[0].clone(), ids[1].clone());
+    let (_, rules) = api
+        .call(
+            "GET",
+            &format!("/api/v1/accounts/{overdraft}/balance-rules"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (rules["source"].as_str(), rules["cutoff_fen"].as_i64()),
+        (Some("class"), Some(0))
+    );
+    let path = format!("/api/v1/accounts/{overdraft}/balance-rules");
+    let (status, _) = api
+        .call(
+            "PUT",
+            &path,
+            Some(json!({ "warnings_fen": [100, 500], "cutoff_fen": 0 })),
+        )
+        .await;
+    assert_eq!(status, 422, "warning levels must be highest first");
+    let (status, rules) = api
+        .call(
+            "PUT",
+            &path,
+            Some(json!({ "warnings_fen": [500], "cutoff_fen": -100_000 })),
+        )
+        .await;
+    assert_eq!(
+        (status, rules["source"].as_str()),
+        (200, Some("account")),
+        "{rules}"
+    );
+
+    // Always protected: a cut-off that falls due waits.
+    let windows = json!({ "nightly": { "start": "00:00", "end": "23:59" }, "weekends": true, "holidays": ["2026-10-01"] });
+    let (status, out) = api
+        .call(
+            "PUT",
+            &format!("/api/v1/sites/{site_id}/protected-windows"),
+            Some(windows),
+        )
+        .await;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["nightly"]["start"], "00:00");
+    let (_, back) = api
+        .call(
+            "GET",
+            &format!("/api/v1/sites/{site_id}/protected-windows"),
+            None,
+        )
+        .await;
+    assert_eq!(back, out);
+
+    let readings: Vec<Value> = [&od_meter, &sh_meter]
+        .iter()
+        .flat_map(|m| {
+            [
+                json!({ "meter_id": m, "at": "2026-03-01T00:00:00+08:00", "register": 0 }),
+                json!({ "meter_id": m, "at": "2026-03-02T00:00:00+08:00", "register": 10_000 }),
+            ]
+        })
+        .collect();
+    let (status, out) = api
+        .call(
+            "POST",
+            "/api/v1/readings",
+            Some(json!({ "readings": readings })),
+        )
+        .await;
+    assert_eq!(status, 200, "{out}");
+    let (_, b) = api
+        .call(
+            "GET",
+            &format!("/api/v1/accounts/{overdraft}/balance"),
+            None,
+        )
+        .await;
+    assert!(b["balance_fen"].as_i64().unwrap() < 0);
+    assert_eq!(b["supply"]["state"], "on", "within its overdraft: {b}");
+    let (_, b) = api
+        .call(
+            "GET",
+            &format!("/api/v1/accounts/{sheltered}/balance"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        b["supply"]["state"], "cut_pending",
+        "in a protected window: {b}"
+    );
+    let (_, cmds) = api
+        .call("GET", &format!("/api/v1/meters/{sh_meter}/commands"), None)
+        .await;
+    assert_eq!(
+        cmds["commands"].as_array().unwrap().len(),
+        0,
+        "no trip yet: {cmds}"
+    );
+
+    // Back to the class default: the next change is judged by it.
+    let (status, rules) = api.call("DELETE", &path, None).await;
+    assert_eq!((status, rules["source"].as_str()), (200, Some("class")));
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn own_rules_and_protected_windows_on_sqlite() {
+    rules_story(TestDb::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn own_rules_and_protected_windows_on_postgres() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    rules_story(db).await;
 }
 
 #[tokio::test]

@@ -57,6 +57,7 @@ contract!(
     empty_journal_has_zero_tail_and_no_checkpoint,
     checkpoints_keep_only_the_latest,
     large_append_is_split_into_statements,
+    balance_rules_and_protected_windows_round_trip,
 );
 
 fn name(s: &str) -> Name {
@@ -1274,5 +1275,48 @@ async fn large_append_is_split_into_statements(db: &TestDb) {
             max_seq: 5_000,
             last_balance_fen: -5_000
         }]
+    );
+}
+
+async fn balance_rules_and_protected_windows_round_trip(db: &TestDb) {
+    use yufu_domain::balance::{BalancePolicy, ProtectedWindows};
+    let store = db.store();
+    let o = org(store, "O").await;
+    let c = customer(store, o.id).await;
+    let a = account(store, o.id, c.id, "GZ0001").await;
+    assert_eq!(
+        store.account_rules(a.id).await.unwrap(),
+        None,
+        "class default"
+    );
+    let rules = BalancePolicy::new(vec![Fen(5000), Fen(1000)], Fen(-2000)).unwrap();
+    store.set_account_rules(a.id, Some(&rules)).await.unwrap();
+    assert_eq!(store.account_rules(a.id).await.unwrap(), Some(rules));
+    store.set_account_rules(a.id, None).await.unwrap();
+    assert_eq!(store.account_rules(a.id).await.unwrap(), None);
+    let missing = store.set_account_rules(AccountId::new(), None).await;
+    assert!(
+        matches!(missing, Err(StoreError::NotFound { .. })),
+        "{missing:?}"
+    );
+
+    let s = site(store, o.id, "S1").await;
+    assert_eq!(
+        store.site_windows(s.id).await.unwrap(),
+        ProtectedWindows::default()
+    );
+    let windows = ProtectedWindows {
+        nightly: Some(("22:00".parse().unwrap(), "08:00".parse().unwrap())),
+        weekends: true,
+        holidays: ["2026-10-01".parse().unwrap(), "2026-10-02".parse().unwrap()]
+            .into_iter()
+            .collect(),
+    };
+    store.set_site_windows(s.id, &windows).await.unwrap();
+    assert_eq!(store.site_windows(s.id).await.unwrap(), windows);
+    let missing = store.site_windows(SiteId::new()).await;
+    assert!(
+        matches!(missing, Err(StoreError::NotFound { .. })),
+        "{missing:?}"
     );
 }

@@ -19,6 +19,9 @@ pub mod sql;
 
 pub use journal::Journal;
 
+#[doc(hidden)]
+pub use serde_json as __serde_json;
+
 /// Columns that hold personal data (个人信息), as (table, column). The access
 /// issue encrypts exactly these at rest; a test there proves no plaintext of
 /// them reaches the database file. Keep this list in step with the schema.
@@ -260,6 +263,28 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         id: MeterId,
         tariff: Option<&yufu_domain::TariffCode>,
     ) -> StoreResult<Meter>;
+
+    // --- prepaid rules -----------------------------------------------------------
+
+    /// An account's own balance rules, if an operator overrode the class default.
+    async fn account_rules(
+        &self,
+        id: AccountId,
+    ) -> StoreResult<Option<yufu_domain::balance::BalancePolicy>>;
+    /// Sets (or, with `None`, removes) an account's own balance rules.
+    async fn set_account_rules(
+        &self,
+        id: AccountId,
+        rules: Option<&yufu_domain::balance::BalancePolicy>,
+    ) -> StoreResult<()>;
+    /// A site's protected windows (none by default).
+    async fn site_windows(&self, id: SiteId)
+    -> StoreResult<yufu_domain::balance::ProtectedWindows>;
+    async fn set_site_windows(
+        &self,
+        id: SiteId,
+        windows: &yufu_domain::balance::ProtectedWindows,
+    ) -> StoreResult<()>;
 
     // --- tariffs ---------------------------------------------------------------
 

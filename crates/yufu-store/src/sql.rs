@@ -899,6 +899,86 @@ macro_rules! impl_sql_store {
                 self.get_meter(id).await
             }
 
+            async fn account_rules(
+                &self,
+                id: $crate::domain::AccountId,
+            ) -> $crate::StoreResult<Option<$crate::domain::balance::BalancePolicy>> {
+                let row = sqlx::query("SELECT balance_rules FROM accounts WHERE id = $1")
+                    .bind(id.to_string())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(__sql_helpers::plain)?
+                    .ok_or_else(|| $crate::StoreError::not_found("account", id))?;
+                let text: Option<String> = __sql_helpers::col(&row, "accounts", "balance_rules")?;
+                text.map(|t| {
+                    $crate::__serde_json::from_str(&t).map_err(|e| $crate::StoreError::Corrupt {
+                        table: "accounts",
+                        reason: format!("balance_rules: {e}"),
+                    })
+                })
+                .transpose()
+            }
+
+            async fn set_account_rules(
+                &self,
+                id: $crate::domain::AccountId,
+                rules: Option<&$crate::domain::balance::BalancePolicy>,
+            ) -> $crate::StoreResult<()> {
+                let text = rules
+                    .map($crate::__serde_json::to_string)
+                    .transpose()
+                    .map_err(|e| $crate::StoreError::Backend(e.to_string()))?;
+                let done = sqlx::query("UPDATE accounts SET balance_rules = $2 WHERE id = $1")
+                    .bind(id.to_string())
+                    .bind(text)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(__sql_helpers::plain)?;
+                if done.rows_affected() == 0 {
+                    return Err($crate::StoreError::not_found("account", id));
+                }
+                Ok(())
+            }
+
+            async fn site_windows(
+                &self,
+                id: $crate::domain::SiteId,
+            ) -> $crate::StoreResult<$crate::domain::balance::ProtectedWindows> {
+                let row = sqlx::query("SELECT protected_windows FROM sites WHERE id = $1")
+                    .bind(id.to_string())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(__sql_helpers::plain)?
+                    .ok_or_else(|| $crate::StoreError::not_found("site", id))?;
+                let text: Option<String> = __sql_helpers::col(&row, "sites", "protected_windows")?;
+                match text {
+                    None => Ok(Default::default()),
+                    Some(t) => $crate::__serde_json::from_str(&t).map_err(|e| $crate::StoreError::Corrupt {
+                        table: "sites",
+                        reason: format!("protected_windows: {e}"),
+                    }),
+                }
+            }
+
+            async fn set_site_windows(
+                &self,
+                id: $crate::domain::SiteId,
+                windows: &$crate::domain::balance::ProtectedWindows,
+            ) -> $crate::StoreResult<()> {
+                let text = $crate::__serde_json::to_string(windows)
+                    .map_err(|e| $crate::StoreError::Backend(e.to_string()))?;
+                let done = sqlx::query("UPDATE sites SET protected_windows = $2 WHERE id = $1")
+                    .bind(id.to_string())
+                    .bind(text)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(__sql_helpers::plain)?;
+                if done.rows_affected() == 0 {
+                    return Err($crate::StoreError::not_found("site", id));
+                }
+                Ok(())
+            }
+
             async fn add_tariff_revision(
                 &self,
                 new: &$crate::domain::NewTariffRevision,

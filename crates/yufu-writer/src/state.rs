@@ -278,7 +278,7 @@ impl State {
                 .tariffs
                 .get(key)
                 .is_some_and(|t| t.revision == *revision),
-            ConfigChange::Site { key, .. } => e.has_site(key),
+            ConfigChange::Site { key, windows, .. } => e.site_windows(key) == Some(windows),
             ConfigChange::Account { id, policy, site } => {
                 e.policy(*id) == Some(policy) && e.account_site(*id) == Some(site.as_str())
             }

@@ -20,21 +20,57 @@ pub fn tariff_key(org: OrganisationId, code: &str) -> String {
     format!("{org}/{code}")
 }
 
+/// The engine key of a site.
+pub fn site_key(site: SiteId) -> String {
+    format!("site:{site}")
+}
+
+/// Brings every meter of an account up to date (after its balance rules changed).
+pub async fn sync_account(
+    store: &dyn Store,
+    writer: &Writer,
+    account: yufu_domain::AccountId,
+) -> Result<(), WriterError> {
+    let org = store.get_account(account).await?.organisation_id;
+    let filter = MeterFilter {
+        account_id: Some(account),
+        ..MeterFilter::default()
+    };
+    let mut sites = SiteCache::default();
+    let mut page = Page::first(Page::MAX_LIMIT);
+    loop {
+        let meters = store.list_meters(org, &filter, &page).await?;
+        let Some(last) = meters.last() else { break };
+        page = Page::after(last.id, Page::MAX_LIMIT);
+        for meter in &meters {
+            writer
+                .configure(meter_changes(store, &mut sites, meter).await?)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
 /// Looks up sites by unit, remembering what it has seen (a reconcile of a
 /// large fleet would otherwise look each building up once per meter).
 #[derive(Debug, Default)]
 pub struct SiteCache {
     units: HashMap<UnitId, BuildingId>,
     buildings: HashMap<BuildingId, SiteId>,
-    sites: HashMap<SiteId, String>,
+    sites: HashMap<SiteId, (String, ProtectedWindows)>,
 }
 
 impl SiteCache {
-    async fn site_of(&mut self, store: &dyn Store, meter: &Meter) -> StoreResult<(String, String)> {
+    async fn site_of(
+        &mut self,
+        store: &dyn Store,
+        meter: &Meter,
+    ) -> StoreResult<(String, String, ProtectedWindows)> {
         let Some(unit) = meter.unit_id else {
             return Ok((
                 format!("org:{}", meter.organisation_id),
                 "Asia/Shanghai".to_owned(),
+                ProtectedWindows::default(),
             ));
         };
         let building = match self.units.get(&unit) {
@@ -53,15 +89,16 @@ impl SiteCache {
                 s
             }
         };
-        let tz = match self.sites.get(&site) {
-            Some(tz) => tz.clone(),
+        let (tz, windows) = match self.sites.get(&site) {
+            Some(known) => known.clone(),
             None => {
                 let tz = store.get_site(site).await?.timezone.as_str().to_owned();
-                self.sites.insert(site, tz.clone());
-                tz
+                let windows = store.site_windows(site).await?;
+                self.sites.insert(site, (tz.clone(), windows.clone()));
+                (tz, windows)
             }
         };
-        Ok((format!("site:{site}"), tz))
+        Ok((site_key(site), tz, windows))
     }
 }
 
@@ -79,12 +116,16 @@ pub async fn meter_changes(
         return Ok(vec![ConfigChange::RemoveMeter { id: meter.id }]);
     };
     let account = store.get_account(account_id).await?;
-    let (site, tz) = sites.site_of(store, meter).await?;
+    let policy = match store.account_rules(account_id).await? {
+        Some(own) => own,
+        None => default_policy(account.class),
+    };
+    let (site, tz, windows) = sites.site_of(store, meter).await?;
     let key = tariff_key(meter.organisation_id, code.as_str());
     Ok(vec![
         ConfigChange::Site {
             key: site.clone(),
-            windows: ProtectedWindows::default(),
+            windows,
             tz,
         },
         ConfigChange::Tariff {
@@ -94,7 +135,7 @@ pub async fn meter_changes(
         },
         ConfigChange::Account {
             id: account_id,
-            policy: default_policy(account.class),
+            policy,
             site,
         },
         ConfigChange::Meter {

@@ -20,6 +20,7 @@ const PASSWORD_LEN: usize = 16;
 /// What `yufu demo` prints for its user.
 #[derive(Debug)]
 pub struct DemoLogin {
+    pub organisation: OrganisationId,
     pub username: String,
     pub password: String,
     pub counts: FleetCounts,
@@ -104,10 +105,50 @@ pub async fn seed(store: &dyn Store) -> anyhow::Result<DemoLogin> {
     };
     let password = issue_admin_password(store, org.id).await?;
     Ok(DemoLogin {
+        organisation: org.id,
         username: ADMIN_USERNAME.to_owned(),
         password,
         counts: store.fleet_counts().await?,
     })
+}
+
+/// Gives every demo account an opening balance (once: the idempotency key
+/// makes later starts replays), so the demo starts with households in
+/// credit rather than all cut off at their first reading.
+pub async fn fund(
+    store: &dyn Store,
+    writer: &yufu_writer::Writer,
+    org: OrganisationId,
+) -> anyhow::Result<usize> {
+    let mut funded = 0;
+    let mut page = yufu_store::Page::first(yufu_store::Page::MAX_LIMIT);
+    loop {
+        let accounts = store.list_accounts(org, &page).await?;
+        let Some(last) = accounts.last() else { break };
+        page = yufu_store::Page::after(last.id, yufu_store::Page::MAX_LIMIT);
+        for account in &accounts {
+            let amount = match account.class {
+                CustomerClass::Commercial | CustomerClass::Industrial => 100_000,
+                CustomerClass::Residential | CustomerClass::Public => 20_000,
+            };
+            let req = yufu_engine::RechargeIn {
+                account: account.id,
+                amount: Fen(amount),
+                channel: "demo".into(),
+                reference: "demo opening balance".into(),
+                key: "demo-opening-balance".into(),
+            };
+            match writer.recharge(req).await {
+                Ok(answer) if !answer.replay => funded += 1,
+                Ok(_) => {}
+                Err(yufu_writer::RechargeFailure::Engine(
+                    yufu_engine::RechargeError::UnknownAccount(_),
+                )) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(funded)
 }
 
 async fn issue_admin_password(store: &dyn Store, org: OrganisationId) -> anyhow::Result<String> {

@@ -133,6 +133,12 @@ pub async fn serve(config: Config, mode: Mode) -> anyhow::Result<()> {
         replayed = writer_task.recovered.replayed,
         "engine ready"
     );
+    if let Some(login) = &login {
+        let funded = demo::fund(store.as_ref(), &writer, login.organisation)
+            .await
+            .context("cannot fund the demo accounts")?;
+        tracing::info!(funded, "demo opening balances");
+    }
     // Until the gateways land, commands go to an in-process simulated fleet.
     let delivery =
         yufu_writer::dispatch::SimulatedMeters::new(std::time::Duration::from_millis(20));

@@ -252,6 +252,7 @@ fn demo_seeds_once_and_issues_a_new_password_each_start() {
     );
     let page = http_get(first.addr, "/", &[("Accept-Language", "zh-CN")]).unwrap();
     assert!(page.body.contains("电表</th><td>36</td>"), "{}", page.body);
+    demo_readings_trip_and_recharge_reconnects(&first, meters);
     let stderr = String::from_utf8_lossy(&first.terminate().stderr).into_owned();
     assert!(
         !stderr.contains(&password1),
@@ -265,8 +266,84 @@ fn demo_seeds_once_and_issues_a_new_password_each_start() {
         .find(|l| l.contains("Demo fleet"))
         .unwrap();
     assert_eq!(again, &fleet, "a second start does not seed twice");
+    let untouched = meters.last().unwrap()["account_id"].as_str().unwrap();
+    let balance: serde_json::Value = serde_json::from_str(
+        &second
+            .get(&format!("/api/v1/accounts/{untouched}/balance"))
+            .body,
+    )
+    .unwrap();
+    assert!(
+        [20_000, 100_000].contains(&balance["balance_fen"].as_i64().unwrap()),
+        "the opening balance is credited once, not at every start: {balance}"
+    );
     assert_ne!(login(&second), password1);
     second.terminate();
+}
+
+/// Readings posted to the demo move a balance, the cut-off trips the
+/// (simulated) meter, and a recharge queues and delivers the reconnect.
+fn demo_readings_trip_and_recharge_reconnects(app: &Running, meters: &[serde_json::Value]) {
+    let post = |path: &str, headers: &[(&'static str, &'static str)], body: serde_json::Value| {
+        let r =
+            yufu_test_utils::http_request(app.addr, "POST", path, headers, Some(&body.to_string()))
+                .unwrap();
+        (
+            r.status,
+            serde_json::from_str::<serde_json::Value>(&r.body).unwrap_or_default(),
+        )
+    };
+    let get = |path: &str| serde_json::from_str::<serde_json::Value>(&app.get(path).body).unwrap();
+    let meter = meters
+        .iter()
+        .find(|m| m["utility"] == "electricity")
+        .unwrap();
+    let (meter_id, account_id) = (
+        meter["id"].as_str().unwrap(),
+        meter["account_id"].as_str().unwrap(),
+    );
+    let opening = get(&format!("/api/v1/accounts/{account_id}/balance"));
+    let funded = opening["balance_fen"].as_i64().unwrap();
+    assert!(funded > 0, "demo accounts start in credit: {opening}");
+    let (status, out) = post(
+        "/api/v1/readings",
+        &[],
+        serde_json::json!({ "readings": [
+            { "meter_id": meter_id, "at": "2026-03-01T00:00:00+08:00", "register": 1_000 },
+            { "meter_id": meter_id, "at": "2026-03-02T00:00:00+08:00", "register": 5_001_000 },
+        ]}),
+    );
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["results"][1]["verdict"], "billed", "{out}");
+    let charge = out["results"][1]["charge_fen"].as_i64().unwrap();
+    let after = get(&format!("/api/v1/accounts/{account_id}/balance"));
+    assert_eq!(after["balance_fen"].as_i64(), Some(funded - charge));
+    assert_eq!(after["supply"]["state"], "off", "{after}");
+    let wait_for = |kind: &str| {
+        for _ in 0..200 {
+            let cmds = get(&format!("/api/v1/meters/{meter_id}/commands"));
+            if cmds["commands"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["kind"] == kind && c["state"] == "acknowledged")
+            {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        panic!("no acknowledged {kind} for the demo meter");
+    };
+    wait_for("trip");
+    let (status, out) = post(
+        &format!("/api/v1/accounts/{account_id}/recharges"),
+        &[("Idempotency-Key", "cli-test-1")],
+        serde_json::json!({ "amount_fen": charge + 100_000, "channel": "counter", "reference": "T-1" }),
+    );
+    assert_eq!(status, 201, "{out}");
+    wait_for("close");
+    let restored = get(&format!("/api/v1/accounts/{account_id}/balance"));
+    assert_eq!(restored["supply"]["state"], "on", "{restored}");
 }
 
 #[test]

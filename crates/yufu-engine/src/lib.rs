@@ -837,7 +837,8 @@ impl Engine {
     }
 }
 
-fn verdict_name(v: &Verdict) -> &'static str {
+/// A verdict's stable name, as stored and shown (`billed`, `opening`, …).
+pub fn verdict_name(v: &Verdict) -> &'static str {
     match v {
         Verdict::Billed(_) => "billed",
         Verdict::Opening => "opening",

@@ -83,13 +83,6 @@ pub(crate) struct ReadingsOut {
     results: Vec<ReadingResultOut>,
 }
 
-fn verdict_name(v: &Verdict) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|j| j.get("verdict").and_then(|x| x.as_str()).map(str::to_owned))
-        .unwrap_or_else(|| "unknown".into())
-}
-
 /// Post a batch of readings. Each gets its own result; the answer comes
 /// after every accepted reading is committed. Exactly once per (meter,
 /// instant): a repeat is `duplicate` and charges nothing.
@@ -158,7 +151,12 @@ pub(crate) async fn post_readings(
                             Verdict::Billed(c) => Some(c.total_fen),
                             _ => None,
                         };
-                        ("accepted", Some(verdict_name(&v)), charge, None)
+                        (
+                            "accepted",
+                            Some(yufu_engine::verdict_name(&v).to_owned()),
+                            charge,
+                            None,
+                        )
                     }
                     ReadingResult::Duplicate => ("duplicate", None, None, None),
                     ReadingResult::Rejected(why) => ("rejected", None, None, Some(why)),
@@ -592,6 +590,45 @@ pub(crate) async fn post_meter_command(
     Ok((StatusCode::ACCEPTED, Json(out)))
 }
 
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct AlarmOut {
+    /// e.g. `negative_delta`, `conflict`, `implausible_jump`, `command_failed`.
+    kind: String,
+    detail: String,
+    raised_at: String,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct AlarmsOut {
+    /// Newest first.
+    alarms: Vec<AlarmOut>,
+}
+
+/// A meter's alarms (newest first, at most 50): readings held back or
+/// refused for a reason staff should see, commands that failed.
+#[utoipa::path(get, path = "/api/v1/meters/{id}/alarms", tag = "engine",
+    responses((status = 200, body = AlarmsOut), (status = 404, body = ErrorBody)))]
+pub(crate) async fn get_meter_alarms(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<AlarmsOut>, WebError> {
+    let meter: MeterId = parse(&id)?;
+    let rows = s.store.journal().meter_alarms(meter, 50).await?;
+    if rows.is_empty() {
+        s.store.get_meter(meter).await?;
+    }
+    Ok(Json(AlarmsOut {
+        alarms: rows
+            .into_iter()
+            .map(|a| AlarmOut {
+                kind: a.kind,
+                detail: a.detail,
+                raised_at: ms_to_ts(a.raised_at_ms),
+            })
+            .collect(),
+    }))
+}
+
 // --- balance rules and protected windows -------------------------------------
 
 #[derive(serde::Deserialize, utoipa::ToSchema)]
@@ -776,6 +813,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_ledger))
         .routes(routes!(get_meter_readings))
         .routes(routes!(get_meter_commands, post_meter_command))
+        .routes(routes!(get_meter_alarms))
         .routes(routes!(
             get_balance_rules,
             put_balance_rules,

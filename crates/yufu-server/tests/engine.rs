@@ -258,6 +258,15 @@ async fn prepaid_story(db: TestDb) {
         .map(|r| r["verdict"].as_str().unwrap())
         .collect();
     assert_eq!(verdicts, ["billed", "opening"]);
+
+    // A register that went backwards is kept unbilled and raises an alarm.
+    let back = json!({ "readings": [{ "meter_id": meter_id, "at": "2026-03-03T00:00:00+08:00", "register": 100_000 }] });
+    let (_, out) = api.call("POST", "/api/v1/readings", Some(back)).await;
+    assert_eq!(out["results"][0]["verdict"], "negative_delta", "{out}");
+    let (_, alarms) = api
+        .call("GET", &format!("/api/v1/meters/{meter_id}/alarms"), None)
+        .await;
+    assert_eq!(alarms["alarms"][0]["kind"], "negative_delta", "{alarms}");
     api.stop().await;
 }
 

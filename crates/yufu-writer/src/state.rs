@@ -9,7 +9,7 @@ use yufu_domain::MeterId;
 use yufu_domain::command::{CommandKind, CommandState};
 use yufu_engine::{
     CommandUpdate, Engine, MeterSetup, Notification, Outcome, ReadingIn, ReadingResult, RechargeIn,
-    Recharged,
+    Recharged, verdict_name,
 };
 use yufu_store::journal::{
     AlarmRow, CommandRow, EntryRow, EventRow, JournalBatch, OutboxRow, ReadingRow, RechargeRow,
@@ -67,21 +67,6 @@ fn snake<T: serde::Serialize>(v: &T) -> String {
 
 fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
-}
-
-fn verdict_name(v: &Verdict) -> &'static str {
-    match v {
-        Verdict::Billed(_) => "billed",
-        Verdict::Opening => "opening",
-        Verdict::Duplicate => "duplicate",
-        Verdict::Conflict { .. } => "conflict",
-        Verdict::OutOfOrder { .. } => "out_of_order",
-        Verdict::NegativeDelta { .. } => "negative_delta",
-        Verdict::ImplausibleJump { .. } => "implausible_jump",
-        Verdict::RegisterOutOfRange { .. } => "register_out_of_range",
-        Verdict::NoTariff { .. } => "no_tariff",
-        Verdict::GapTooLong { .. } => "gap_too_long",
-    }
 }
 
 impl State {

@@ -190,3 +190,74 @@ async fn a_checkpoint_plus_the_journal_after_it_rebuilds_the_engine() {
 async fn automatic_checkpoints_are_taken_and_used() {
     restart_matches(50, false).await;
 }
+
+/// The scheduler's tick posts each month's fixed fee once, and a restart
+/// neither loses nor repeats one.
+#[tokio::test]
+async fn ticks_post_fixed_charges_once_per_period() {
+    let db = TestDb::sqlite().await;
+    let store: Arc<dyn Store> = db.shared();
+    let (writer, task) = yufu_writer::start(store.clone(), config(0)).await.unwrap();
+    let (account, meter) = (AccountId::new(), MeterId::new());
+    // Commissioned three months and a bit ago: three monthly fees are due
+    // (the month it started in is counted from its first full period on).
+    let from = Timestamp::now() - SignedDuration::from_hours(24 * 100);
+    writer
+        .configure(vec![
+            ConfigChange::Site {
+                key: "s".into(),
+                windows: ProtectedWindows::default(),
+                tz: "Asia/Shanghai".into(),
+            },
+            ConfigChange::Tariff {
+                key: "o/water".into(),
+                revision: 1,
+                toml: include_str!("../../../examples/tariffs/guangzhou-residential-water.toml")
+                    .into(),
+            },
+            ConfigChange::Account {
+                id: account,
+                policy: BalancePolicy::new(vec![], Fen(-1_000_000)).unwrap(),
+                site: "s".into(),
+            },
+            ConfigChange::Meter {
+                id: meter,
+                account,
+                utility: Utility::Water,
+                params: MeterParams::default(),
+                tariff: "o/water".into(),
+                from_ms: from.as_millisecond(),
+                shared: None,
+            },
+        ])
+        .await
+        .unwrap();
+    writer.tick().await.unwrap();
+    let after_first = writer.account(account).await.unwrap().unwrap();
+    assert!(after_first.last_seq >= 3, "{after_first:?}");
+    assert_eq!(
+        after_first.balance_fen,
+        -200 * i64::try_from(after_first.last_seq).unwrap(),
+        "every entry is a 2-yuan monthly fee"
+    );
+    writer.tick().await.unwrap();
+    assert_eq!(
+        writer.account(account).await.unwrap().unwrap(),
+        after_first,
+        "nothing twice"
+    );
+    drop(writer);
+    task.handle.await.unwrap();
+
+    let (writer, task) = yufu_writer::start(store.clone(), config(0)).await.unwrap();
+    assert_eq!(
+        writer.account(account).await.unwrap().unwrap(),
+        after_first,
+        "replayed"
+    );
+    writer.tick().await.unwrap();
+    assert_eq!(writer.account(account).await.unwrap().unwrap(), after_first);
+    drop(writer);
+    task.handle.await.unwrap();
+    db.finish().await;
+}

@@ -62,21 +62,31 @@ impl Engine {
     /// The state as items (tariffs are not included: the caller keeps their
     /// sources and adds them back before restoring).
     pub fn snapshot(&self) -> Vec<SnapshotItem> {
-        let mut items = Vec::with_capacity(self.sites.len() + self.accounts.len() * 2);
+        self.snapshot_iter().collect()
+    }
+
+    /// The state as items, one at a time, so a checkpoint of a large fleet
+    /// is written without holding it all (only the sorted account ids are
+    /// collected up front).
+    pub fn snapshot_iter(&self) -> impl Iterator<Item = SnapshotItem> + '_ {
         let mut sites: Vec<_> = self.sites.iter().collect();
         sites.sort_by(|a, b| a.0.cmp(b.0));
-        for (key, (windows, tz)) in sites {
-            items.push(SnapshotItem::Site(SiteSnapshot {
+        let mut accounts: Vec<AccountId> = self.accounts.keys().copied().collect();
+        accounts.sort();
+        let sites = sites.into_iter().map(|(key, (windows, tz))| {
+            SnapshotItem::Site(SiteSnapshot {
                 key: key.clone(),
                 windows: windows.clone(),
                 tz: tz.iana_name().unwrap_or("UTC").to_owned(),
-            }));
-        }
-        let mut accounts: Vec<_> = self.accounts.iter().collect();
-        accounts.sort_by_key(|(id, _)| **id);
-        for (id, a) in accounts {
+            })
+        });
+        let accounts = accounts.into_iter().flat_map(move |id| {
+            let Some(a) = self.accounts.get(&id) else {
+                return Vec::new();
+            };
+            let mut items = Vec::with_capacity(1 + a.meters.len());
             items.push(SnapshotItem::Account(AccountSnapshot {
-                id: *id,
+                id,
                 balance: a.balance,
                 last_seq: a.last_seq,
                 policy: a.policy.clone(),
@@ -102,8 +112,9 @@ impl Engine {
                     mark: m.mark,
                 }));
             }
-        }
-        items
+            items
+        });
+        sites.chain(accounts)
     }
 
     /// Puts one snapshot item back (in snapshot order).

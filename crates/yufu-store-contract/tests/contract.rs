@@ -1206,9 +1206,14 @@ async fn checkpoints_keep_only_the_latest(db: &TestDb) {
         "with their chunks"
     );
 
-    // Saved again at the same seq: replaced. No chunks at all is a valid checkpoint.
+    // A finished checkpoint is never rewritten: the same seq again is a conflict.
+    let again = journal.save_checkpoint(&second).await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    assert_eq!(journal.latest_checkpoint().await.unwrap(), Some(second));
+
+    // No chunks at all is a valid checkpoint.
     let empty = Checkpoint {
-        seq: 20,
+        seq: 25,
         at_ms: 2_500,
         chunks: vec![],
     };
@@ -1216,15 +1221,34 @@ async fn checkpoints_keep_only_the_latest(db: &TestDb) {
     assert_eq!(journal.latest_checkpoint().await.unwrap(), Some(empty));
     assert_eq!(db.count_rows("checkpoint_chunks").await, 0);
 
-    // More chunks than one statement may bind (3 binds each).
+    // Many chunks, each its own write.
     let big = Checkpoint {
         seq: 30,
         at_ms: 3_000,
-        chunks: (0..12_000).map(|i| i.to_string()).collect(),
+        chunks: (0..300).map(|i| i.to_string()).collect(),
     };
     journal.save_checkpoint(&big).await.unwrap();
-    assert_eq!(journal.latest_checkpoint().await.unwrap(), Some(big));
+    assert_eq!(
+        journal.latest_checkpoint().await.unwrap(),
+        Some(big.clone())
+    );
     assert_eq!(db.count_rows("checkpoints").await, 1);
+
+    // A checkpoint being written is invisible until finished, and one that
+    // claims more chunks than were put is refused.
+    journal.put_checkpoint_chunk(40, 0, "x").await.unwrap();
+    assert_eq!(journal.latest_checkpoint().await.unwrap(), Some(big));
+    let short = journal.finish_checkpoint(40, 4_000, 2).await;
+    assert!(
+        matches!(short, Err(StoreError::Corrupt { .. })),
+        "{short:?}"
+    );
+    journal.put_checkpoint_chunk(40, 1, "y").await.unwrap();
+    journal.finish_checkpoint(40, 4_000, 2).await.unwrap();
+    let head = journal.latest_checkpoint_head().await.unwrap().unwrap();
+    assert_eq!((head.seq, head.chunks), (40, 2));
+    assert_eq!(journal.checkpoint_chunk(40, 1).await.unwrap(), "y");
+    assert_eq!(db.count_rows("checkpoint_chunks").await, 2);
 }
 
 async fn large_append_is_split_into_statements(db: &TestDb) {

@@ -134,9 +134,10 @@ CREATE TABLE checkpoints (
 );
 
 -- A checkpoint in chunks (opaque to the store), so no single value grows
--- with the fleet.
+-- with the fleet. Chunks are written one by one before their checkpoint row
+-- (which makes them visible), hence no foreign key to it.
 CREATE TABLE checkpoint_chunks (
-    checkpoint_seq BIGINT NOT NULL REFERENCES checkpoints (seq),
+    checkpoint_seq BIGINT NOT NULL,
     chunk_index    BIGINT NOT NULL,
     body           TEXT NOT NULL,
     PRIMARY KEY (checkpoint_seq, chunk_index)

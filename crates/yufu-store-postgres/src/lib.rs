@@ -18,6 +18,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: sqlx::PgPool,
+    /// The connection that holds the writer's advisory lock while this
+    /// store lives (see `Journal::claim_writer`).
+    writer_lock: std::sync::Arc<tokio::sync::Mutex<Option<sqlx::PgConnection>>>,
 }
 
 impl PostgresStore {
@@ -39,7 +42,10 @@ impl PostgresStore {
             .connect_with(options)
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            writer_lock: Default::default(),
+        })
     }
 
     /// Creates a new, empty schema `name` in the database of `url` and
@@ -79,6 +85,34 @@ impl PostgresStore {
             .map_err(|e| StoreError::Backend(e.to_string()));
         pool.close().await;
         result
+    }
+
+    async fn backend_claim_writer(&self) -> StoreResult<()> {
+        let mut held = self.writer_lock.lock().await;
+        if held.is_some() {
+            return Ok(());
+        }
+        // A connection of its own, outside the pool: the lock lives exactly
+        // as long as it (and the server frees it when this process dies).
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?
+            .detach();
+        let got: bool = sqlx::query_scalar(
+            "SELECT pg_try_advisory_lock(hashtext('yufu-writer:' || current_schema())::bigint)",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .map_err(|e| StoreError::Backend(e.to_string()))?;
+        if !got {
+            return Err(StoreError::Conflict(
+                "another yufu process is writing to this database (schema); stop it first".into(),
+            ));
+        }
+        *held = Some(conn);
+        Ok(())
     }
 
     async fn backend_ping(&self) -> StoreResult<()> {

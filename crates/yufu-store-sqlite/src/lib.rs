@@ -21,6 +21,9 @@ pub struct SqliteStore {
     pool: sqlx::SqlitePool,
     /// The database file, for backups before migrations.
     path: std::path::PathBuf,
+    /// The writer's lock file, held while this store lives (see
+    /// `Journal::claim_writer`).
+    writer_lock: std::sync::Arc<std::sync::Mutex<Option<std::fs::File>>>,
 }
 
 impl SqliteStore {
@@ -58,7 +61,41 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        Ok(Self { pool, path })
+        Ok(Self {
+            pool,
+            path,
+            writer_lock: Default::default(),
+        })
+    }
+
+    async fn backend_claim_writer(&self) -> StoreResult<()> {
+        let mut held = self
+            .writer_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if held.is_some() {
+            return Ok(());
+        }
+        let lock_path = format!("{}.writer-lock", self.path.display());
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| StoreError::Unavailable(format!("cannot open {lock_path}: {e}")))?;
+        match file.try_lock() {
+            Ok(()) => {
+                *held = Some(file);
+                Ok(())
+            }
+            Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Conflict(format!(
+                "another yufu process is writing to {} (it holds {lock_path}); stop it first",
+                self.path.display()
+            ))),
+            Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Unavailable(format!(
+                "cannot lock {lock_path}: {e}"
+            ))),
+        }
     }
 
     async fn backend_ping(&self) -> StoreResult<()> {

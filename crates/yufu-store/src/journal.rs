@@ -213,9 +213,24 @@ pub struct Checkpoint {
     pub chunks: Vec<String>,
 }
 
+/// A finished checkpoint's position and size.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct CheckpointHead {
+    pub seq: i64,
+    pub at_ms: i64,
+    pub chunks: i64,
+}
+
 /// The engine's durable half. See the module docs.
 #[async_trait]
 pub trait Journal: Send + Sync + std::fmt::Debug + 'static {
+    /// Makes this process the journal's only writer until it exits (a file
+    /// lock beside a SQLite database, an advisory lock in PostgreSQL); a
+    /// second `yufu` on the same database is refused with `Conflict`
+    /// instead of interleaving its journal with ours. Claiming again from
+    /// the same store is fine.
+    async fn claim_writer(&self) -> StoreResult<()>;
+
     /// Appends everything in one transaction; returns after `COMMIT`.
     async fn append(&self, batch: &JournalBatch) -> StoreResult<()>;
 
@@ -224,9 +239,47 @@ pub trait Journal: Send + Sync + std::fmt::Debug + 'static {
 
     async fn tail(&self) -> StoreResult<JournalTail>;
 
-    /// Saves a checkpoint (one transaction) and deletes older ones.
-    async fn save_checkpoint(&self, checkpoint: &Checkpoint) -> StoreResult<()>;
-    async fn latest_checkpoint(&self) -> StoreResult<Option<Checkpoint>>;
+    /// Stores chunk `index` of the checkpoint at `seq` being written; chunk
+    /// 0 starts it over. Invisible until [`Journal::finish_checkpoint`].
+    /// Chunks are written one by one so a checkpoint of a million meters
+    /// never has to be in memory whole.
+    async fn put_checkpoint_chunk(&self, seq: i64, index: i64, body: &str) -> StoreResult<()>;
+    /// Makes the checkpoint at `seq` (all `chunks` put) the latest and
+    /// deletes older ones, in one transaction.
+    async fn finish_checkpoint(&self, seq: i64, at_ms: i64, chunks: i64) -> StoreResult<()>;
+    /// The latest finished checkpoint, without its chunks.
+    async fn latest_checkpoint_head(&self) -> StoreResult<Option<CheckpointHead>>;
+    /// One chunk of a finished checkpoint. Read them while no checkpoint is
+    /// being finished (at start-up, before the writer runs).
+    async fn checkpoint_chunk(&self, seq: i64, index: i64) -> StoreResult<String>;
+
+    /// Saves a whole checkpoint held in memory (small fleets, tests).
+    async fn save_checkpoint(&self, checkpoint: &Checkpoint) -> StoreResult<()> {
+        let mut count = 0_i64;
+        for (index, chunk) in (0_i64..).zip(&checkpoint.chunks) {
+            self.put_checkpoint_chunk(checkpoint.seq, index, chunk)
+                .await?;
+            count = index + 1;
+        }
+        self.finish_checkpoint(checkpoint.seq, checkpoint.at_ms, count)
+            .await
+    }
+
+    /// The latest checkpoint with all its chunks.
+    async fn latest_checkpoint(&self) -> StoreResult<Option<Checkpoint>> {
+        let Some(head) = self.latest_checkpoint_head().await? else {
+            return Ok(None);
+        };
+        let mut chunks = Vec::new();
+        for index in 0..head.chunks {
+            chunks.push(self.checkpoint_chunk(head.seq, index).await?);
+        }
+        Ok(Some(Checkpoint {
+            seq: head.seq,
+            at_ms: head.at_ms,
+            chunks,
+        }))
+    }
 
     async fn find_recharge(
         &self,

@@ -8,7 +8,8 @@
 //! parameters (SQLite allows 32 766, PostgreSQL 65 535).
 //!
 //! The expanding crate must have `sqlx` and `async_trait` as dependencies and
-//! its store type must have `pool: sqlx::Pool<$db>`.
+//! its store type must have `pool: sqlx::Pool<$db>` and an inherent
+//! `async fn backend_claim_writer(&self) -> StoreResult<()>`.
 
 /// The most bind parameters one statement of an append may carry.
 pub const MAX_BINDS: usize = 30_000;
@@ -427,94 +428,137 @@ macro_rules! impl_sql_journal {
                 })
             }
 
-            async fn save_checkpoint(
+            async fn claim_writer(&self) -> $crate::StoreResult<()> {
+                self.backend_claim_writer().await
+            }
+
+            async fn put_checkpoint_chunk(
                 &self,
-                checkpoint: &$crate::journal::Checkpoint,
+                seq: i64,
+                index: i64,
+                body: &str,
             ) -> $crate::StoreResult<()> {
-                use __journal_helpers::{insert_rows, plain};
-                let chunk_count = i64::try_from(checkpoint.chunks.len()).map_err(|_| {
-                    $crate::StoreError::Backend("checkpoint has too many chunks".to_owned())
-                })?;
+                use __journal_helpers::plain;
                 let mut tx = self.pool.begin().await.map_err(plain)?;
-                // Older checkpoints (and one saved again at the same seq) go
-                // in the same transaction: there is always exactly one whole
-                // latest checkpoint.
-                sqlx::query("DELETE FROM checkpoint_chunks WHERE checkpoint_seq <= $1")
-                    .bind(checkpoint.seq)
+                if index == 0 {
+                    // A finished checkpoint is never rewritten (the state at
+                    // a journal position cannot change), so a crash while
+                    // writing another can never cost the one we have.
+                    let finished: i64 =
+                        sqlx::query_scalar("SELECT COUNT(*) FROM checkpoints WHERE seq = $1")
+                            .bind(seq)
+                            .fetch_one(&mut *tx)
+                            .await
+                            .map_err(plain)?;
+                    if finished > 0 {
+                        return Err($crate::StoreError::Conflict(format!(
+                            "a checkpoint at journal position {seq} already exists"
+                        )));
+                    }
+                    // Chunk 0 starts the checkpoint over: nothing of an
+                    // unfinished attempt at the same position may mix in.
+                    sqlx::query("DELETE FROM checkpoint_chunks WHERE checkpoint_seq = $1")
+                        .bind(seq)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(plain)?;
+                }
+                sqlx::query(
+                    "INSERT INTO checkpoint_chunks (checkpoint_seq, chunk_index, body) VALUES ($1, $2, $3) \
+                     ON CONFLICT (checkpoint_seq, chunk_index) DO UPDATE SET body = excluded.body",
+                )
+                .bind(seq)
+                .bind(index)
+                .bind(body)
+                .execute(&mut *tx)
+                .await
+                .map_err(plain)?;
+                tx.commit().await.map_err(plain)
+            }
+
+            async fn finish_checkpoint(
+                &self,
+                seq: i64,
+                at_ms: i64,
+                chunks: i64,
+            ) -> $crate::StoreResult<()> {
+                use __journal_helpers::plain;
+                let mut tx = self.pool.begin().await.map_err(plain)?;
+                // Chunks beyond the count are left from an earlier attempt.
+                sqlx::query("DELETE FROM checkpoint_chunks WHERE checkpoint_seq = $1 AND chunk_index >= $2")
+                    .bind(seq)
+                    .bind(chunks)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(plain)?;
+                let stored: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM checkpoint_chunks WHERE checkpoint_seq = $1",
+                )
+                .bind(seq)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(plain)?;
+                if stored != chunks {
+                    return Err($crate::StoreError::Corrupt {
+                        table: "checkpoint_chunks",
+                        reason: format!("checkpoint {seq} has {stored} chunks stored, {chunks} expected"),
+                    });
+                }
+                // The new checkpoint replaces every older one in the same
+                // transaction: there is always exactly one whole latest.
+                sqlx::query("DELETE FROM checkpoint_chunks WHERE checkpoint_seq < $1")
+                    .bind(seq)
                     .execute(&mut *tx)
                     .await
                     .map_err(plain)?;
                 sqlx::query("DELETE FROM checkpoints WHERE seq <= $1")
-                    .bind(checkpoint.seq)
+                    .bind(seq)
                     .execute(&mut *tx)
                     .await
                     .map_err(plain)?;
                 sqlx::query("INSERT INTO checkpoints (seq, at_ms, chunk_count) VALUES ($1, $2, $3)")
-                    .bind(checkpoint.seq)
-                    .bind(checkpoint.at_ms)
-                    .bind(chunk_count)
+                    .bind(seq)
+                    .bind(at_ms)
+                    .bind(chunks)
                     .execute(&mut *tx)
                     .await
                     .map_err(plain)?;
-                if !checkpoint.chunks.is_empty() {
-                    let indexed: Vec<(i64, &str)> = (0_i64..)
-                        .zip(checkpoint.chunks.iter().map(String::as_str))
-                        .collect();
-                    let seq = checkpoint.seq;
-                    insert_rows(
-                        &mut tx,
-                        "INSERT INTO checkpoint_chunks (checkpoint_seq, chunk_index, body) ",
-                        3,
-                        "",
-                        &indexed,
-                        move |s, (i, body)| {
-                            s.push_bind(seq).push_bind(*i).push_bind(*body);
-                        },
-                    )
-                    .await?;
-                }
                 tx.commit().await.map_err(plain)
             }
 
-            async fn latest_checkpoint(
+            async fn latest_checkpoint_head(
                 &self,
-            ) -> $crate::StoreResult<Option<$crate::journal::Checkpoint>> {
+            ) -> $crate::StoreResult<Option<$crate::journal::CheckpointHead>> {
                 use __journal_helpers::{col, plain};
-                // One statement (one snapshot): a checkpoint saved meanwhile
-                // cannot delete the chunks between two reads.
-                let rows = sqlx::query(
-                    "SELECT c.seq AS seq, c.at_ms AS at_ms, c.chunk_count AS chunk_count, k.body AS body \
-                     FROM checkpoints c LEFT JOIN checkpoint_chunks k ON k.checkpoint_seq = c.seq \
-                     WHERE c.seq = (SELECT MAX(seq) FROM checkpoints) \
-                     ORDER BY k.chunk_index",
+                let row = sqlx::query(
+                    "SELECT seq, at_ms, chunk_count FROM checkpoints ORDER BY seq DESC LIMIT 1",
                 )
-                .fetch_all(&self.pool)
+                .fetch_optional(&self.pool)
                 .await
                 .map_err(plain)?;
-                let Some(head) = rows.first() else {
-                    return Ok(None);
-                };
+                let Some(row) = row else { return Ok(None) };
                 const T: &str = "checkpoints";
-                let seq: i64 = col(head, T, "seq")?;
-                let at_ms: i64 = col(head, T, "at_ms")?;
-                let chunk_count: i64 = col(head, T, "chunk_count")?;
-                let mut chunks = Vec::with_capacity(rows.len());
-                for r in &rows {
-                    // NULL only for a checkpoint without chunks (LEFT JOIN).
-                    if let Some(body) = col::<Option<String>>(r, "checkpoint_chunks", "body")? {
-                        chunks.push(body);
-                    }
-                }
-                if i64::try_from(chunks.len()).ok() != Some(chunk_count) {
-                    return Err($crate::StoreError::Corrupt {
-                        table: "checkpoint_chunks",
-                        reason: format!(
-                            "checkpoint {seq} has {} chunks, expected {chunk_count}",
-                            chunks.len()
-                        ),
-                    });
-                }
-                Ok(Some($crate::journal::Checkpoint { seq, at_ms, chunks }))
+                Ok(Some($crate::journal::CheckpointHead {
+                    seq: col(&row, T, "seq")?,
+                    at_ms: col(&row, T, "at_ms")?,
+                    chunks: col(&row, T, "chunk_count")?,
+                }))
+            }
+
+            async fn checkpoint_chunk(&self, seq: i64, index: i64) -> $crate::StoreResult<String> {
+                use __journal_helpers::plain;
+                let body: Option<String> = sqlx::query_scalar(
+                    "SELECT body FROM checkpoint_chunks WHERE checkpoint_seq = $1 AND chunk_index = $2",
+                )
+                .bind(seq)
+                .bind(index)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(plain)?;
+                body.ok_or_else(|| $crate::StoreError::Corrupt {
+                    table: "checkpoint_chunks",
+                    reason: format!("checkpoint {seq} lacks chunk {index}"),
+                })
             }
 
             async fn find_recharge(

@@ -9,7 +9,7 @@ use yufu_domain::balance::{BalancePolicy, Supply};
 use yufu_domain::command::{Command, RetryPolicy};
 use yufu_domain::{AccountId, MeterId};
 use yufu_engine::{Engine, LedgerEntry, ReadingIn, ReadingResult, RechargeError, RechargeIn};
-use yufu_store::journal::{Checkpoint, JournalBatch, JournalRecord};
+use yufu_store::journal::{JournalBatch, JournalRecord};
 use yufu_store::{Store, StoreError};
 
 pub mod dispatch;
@@ -24,7 +24,7 @@ use state::{State, from_ms, ms};
 /// batches amortise the fsync; the bound keeps one commit short.
 pub const MAX_BATCH: usize = 20_000;
 /// Checkpoint items per stored chunk.
-const CHUNK_ITEMS: usize = 2_000;
+const CHUNK_ITEMS: usize = 10_000;
 /// Journal records read per replay round trip.
 const REPLAY_PAGE: u32 = 50_000;
 
@@ -303,6 +303,8 @@ pub async fn start(
     config: WriterConfig,
 ) -> Result<(Writer, WriterTask), WriterError> {
     let started = Instant::now();
+    // One writer per journal, across processes too.
+    store.journal().claim_writer().await?;
     let (mut state, recovery) = recover(store.as_ref(), &config).await?;
     let recovered = Recovery {
         millis: started.elapsed().as_millis(),
@@ -346,12 +348,14 @@ async fn recover(
     let journal = store.journal();
     let mut state = State::new(Engine::new(config.retry));
     let mut recovery = Recovery::default();
-    if let Some(cp) = journal.latest_checkpoint().await? {
-        recovery.checkpoint_seq = cp.seq;
-        for chunk in &cp.chunks {
+    if let Some(head) = journal.latest_checkpoint_head().await? {
+        recovery.checkpoint_seq = head.seq;
+        // One chunk at a time, like it was written.
+        for index in 0..head.chunks {
+            let chunk = journal.checkpoint_chunk(head.seq, index).await?;
             for line in chunk.lines().filter(|l| !l.is_empty()) {
                 let item = serde_json::from_str(line)
-                    .map_err(|e| WriterError::Replay(format!("checkpoint {}: {e}", cp.seq)))?;
+                    .map_err(|e| WriterError::Replay(format!("checkpoint {}: {e}", head.seq)))?;
                 state.restore(item).map_err(WriterError::Replay)?;
             }
         }
@@ -856,31 +860,50 @@ impl Run {
 
     async fn checkpoint(&mut self, state: &State) -> Result<(), WriterError> {
         let started = Instant::now();
-        let items = state.checkpoint_items();
-        let mut chunks = Vec::with_capacity(items.len() / CHUNK_ITEMS + 1);
-        for group in items.chunks(CHUNK_ITEMS) {
-            let mut text = String::new();
-            for item in group {
-                let line = serde_json::to_string(item)
-                    .map_err(|e| WriterError::Invalid(format!("checkpoint item: {e}")))?;
-                text.push_str(&line);
-                text.push('\n');
-            }
-            chunks.push(text);
-        }
         let seq = state.next_seq - 1;
-        self.store
-            .journal()
-            .save_checkpoint(&Checkpoint {
-                seq,
-                at_ms: ms(Timestamp::now()),
-                chunks,
-            })
+        let journal = self.store.journal();
+        // Nothing new since the last one (e.g. a restart, then a shutdown):
+        // the checkpoint we have is this state.
+        if journal
+            .latest_checkpoint_head()
+            .await?
+            .is_some_and(|head| head.seq == seq)
+        {
+            self.since_checkpoint = 0;
+            return Ok(());
+        }
+        let mut chunk = String::new();
+        let mut in_chunk = 0usize;
+        let mut index = 0_i64;
+        let mut items = 0usize;
+        // Written chunk by chunk: a million meters' state is never in
+        // memory twice.
+        for item in state.checkpoint_iter() {
+            let line = serde_json::to_string(&item)
+                .map_err(|e| WriterError::Invalid(format!("checkpoint item: {e}")))?;
+            chunk.push_str(&line);
+            chunk.push('\n');
+            in_chunk += 1;
+            items += 1;
+            if in_chunk == CHUNK_ITEMS {
+                journal.put_checkpoint_chunk(seq, index, &chunk).await?;
+                index += 1;
+                chunk.clear();
+                in_chunk = 0;
+            }
+        }
+        if in_chunk > 0 {
+            journal.put_checkpoint_chunk(seq, index, &chunk).await?;
+            index += 1;
+        }
+        journal
+            .finish_checkpoint(seq, ms(Timestamp::now()), index)
             .await?;
         self.since_checkpoint = 0;
         tracing::info!(
             seq,
-            items = items.len(),
+            items,
+            chunks = index,
             millis = started.elapsed().as_millis(),
             "checkpoint saved"
         );

@@ -518,44 +518,42 @@ impl State {
         }
     }
 
-    /// The whole state as checkpoint items.
-    pub fn checkpoint_items(&self) -> Vec<CheckpointItem> {
-        let mut items = vec![CheckpointItem::Counters {
+    /// The whole state as checkpoint items, one at a time.
+    pub fn checkpoint_iter(&self) -> impl Iterator<Item = CheckpointItem> + '_ {
+        let counters = CheckpointItem::Counters {
             next_seq: self.next_seq,
             next_entry_no: self.next_entry_no,
             next_command_no: self.next_command_no,
-        }];
+        };
         let mut tariffs: Vec<_> = self.tariffs.iter().collect();
         tariffs.sort_by(|a, b| a.0.cmp(b.0));
-        for (key, t) in tariffs {
-            items.push(CheckpointItem::Tariff {
-                key: key.clone(),
-                revision: t.revision,
-                toml: t.toml.clone(),
+        let tariffs = tariffs.into_iter().map(|(key, t)| CheckpointItem::Tariff {
+            key: key.clone(),
+            revision: t.revision,
+            toml: t.toml.clone(),
+        });
+        let engine = self
+            .engine
+            .snapshot_iter()
+            .map(|i| CheckpointItem::Engine(Box::new(i)));
+        let orphans = self
+            .orphan_heads
+            .iter()
+            .map(|(id, seq)| CheckpointItem::MeterHead { id: *id, seq: *seq });
+        let commands = self
+            .commands
+            .iter()
+            .map(|((meter, kind), m)| CheckpointItem::Command {
+                meter: *meter,
+                kind: *kind,
+                no: m.no,
+                queued_at_ms: m.queued_at_ms,
             });
-        }
-        items.extend(
-            self.engine
-                .snapshot()
-                .into_iter()
-                .map(|i| CheckpointItem::Engine(Box::new(i))),
-        );
-        items.extend(
-            self.orphan_heads
-                .iter()
-                .map(|(id, seq)| CheckpointItem::MeterHead { id: *id, seq: *seq }),
-        );
-        items.extend(
-            self.commands
-                .iter()
-                .map(|((meter, kind), m)| CheckpointItem::Command {
-                    meter: *meter,
-                    kind: *kind,
-                    no: m.no,
-                    queued_at_ms: m.queued_at_ms,
-                }),
-        );
-        items
+        std::iter::once(counters)
+            .chain(tariffs)
+            .chain(engine)
+            .chain(orphans)
+            .chain(commands)
     }
 
     /// Puts one checkpoint item back (in checkpoint order).

@@ -54,7 +54,7 @@ async fn run(store: Arc<dyn Store>, args: &Args) -> anyhow::Result<serde_json::V
         tick_every: Duration::from_secs(3600),
         ..WriterConfig::default()
     };
-    let (writer, task) = yufu_writer::start(store.clone(), config).await?;
+    let (writer, task) = yufu_writer::start(store.clone(), config.clone()).await?;
     let started = Instant::now();
     // Fleet: one site, one tariff, an account per meter.
     let ids: Vec<(AccountId, MeterId)> = (0..args.meters)
@@ -183,7 +183,7 @@ async fn run(store: Arc<dyn Store>, args: &Args) -> anyhow::Result<serde_json::V
         }
     }
     let seconds = started.elapsed().as_secs_f64();
-    let rss_mb = rss_mb();
+    let rss_mb_ingest = rss_mb();
     eprintln!("readings: {done} in {seconds:.2}s; checking the ledger…");
 
     // Recharge → reconnect: the sampled accounts were cut off by their billed
@@ -241,18 +241,69 @@ async fn run(store: Arc<dyn Store>, args: &Args) -> anyhow::Result<serde_json::V
     }
     drop(writer);
     let _ = task.handle.await;
+
+    // Restarts: what an operator waits for after a crash (the whole journal
+    // replayed), the cost of a checkpoint, and a restart from it.
+    let sample = ids.first().map(|(a, _)| *a);
+    let expect = sample.and_then(|a| totals.iter().find(|t| t.account_id == a).map(|t| t.sum_fen));
+    drop(totals);
+    let rss_mb_verify = self::rss_mb();
+    reset_peak_rss();
+    eprintln!("restart: replaying the whole journal…");
+    let t = Instant::now();
+    let (writer, task) = yufu_writer::start(store.clone(), config.clone()).await?;
+    let replay_seconds = t.elapsed().as_secs_f64();
+    let replayed = task.recovered.replayed;
+    check_sample(&writer, sample, expect).await?;
+    eprintln!("checkpoint…");
+    let t = Instant::now();
+    writer.checkpoint().await?;
+    let checkpoint_seconds = t.elapsed().as_secs_f64();
+    drop(writer);
+    let _ = task.handle.await;
+    eprintln!("restart from the checkpoint…");
+    let t = Instant::now();
+    let (writer, task) = yufu_writer::start(store.clone(), config).await?;
+    let restore_seconds = t.elapsed().as_secs_f64();
+    check_sample(&writer, sample, expect).await?;
+    drop(writer);
+    let _ = task.handle.await;
+    let rss_mb_restarts = self::rss_mb();
     Ok(serde_json::json!({
         "backend": store.backend().as_str(),
         "meters": args.meters,
         "readings": done,
         "seconds": round3(seconds),
         "readings_per_sec": ratio(done, seconds).round(),
-        "rss_mb": rss_mb,
+        "rss_mb": rss_mb_ingest,
         "ledger_accounts_checked": checked,
         "recharge_to_reconnect_ms_p50": quantile_ms(&latencies, 50),
         "recharge_to_reconnect_ms_p99": quantile_ms(&latencies, 99),
         "recharge_samples": latencies.len(),
+        "restart_replayed_records": replayed,
+        "restart_replay_seconds": round3(replay_seconds),
+        "checkpoint_seconds": round3(checkpoint_seconds),
+        "restart_from_checkpoint_seconds": round3(restore_seconds),
+        "rss_mb_peak_verifying": rss_mb_verify,
+        "rss_mb_peak_restarts": rss_mb_restarts,
     }))
+}
+
+async fn check_sample(
+    writer: &yufu_writer::Writer,
+    account: Option<AccountId>,
+    expect: Option<i64>,
+) -> anyhow::Result<()> {
+    if let (Some(a), Some(fen)) = (account, expect) {
+        let view = writer.account(a).await?.context("account after restart")?;
+        if view.balance_fen != fen {
+            bail!(
+                "after a restart {a} has {} fen, its ledger says {fen}",
+                view.balance_fen
+            );
+        }
+    }
+    Ok(())
 }
 
 #[allow(clippy::float_arithmetic, clippy::cast_precision_loss)]
@@ -277,6 +328,12 @@ fn quantile_ms(sorted: &[Duration], q: usize) -> Option<f64> {
     }
     let i = (sorted.len() * q).div_ceil(100).clamp(1, sorted.len()) - 1;
     Some(round3(sorted[i].as_secs_f64() * 1000.0))
+}
+
+/// Starts a new peak for [`rss_mb`] (Linux: writing 5 to clear_refs resets
+/// VmHWM), so each phase's peak is its own.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 /// Peak resident set of this process in MiB (Linux), else 0.

@@ -184,6 +184,10 @@ fn serve_on_sqlite_answers_and_stops_on_sigterm() {
         c
     });
     check_endpoints(&app, "sqlite");
+    // A second yufu on the same database would interleave two journals.
+    let (code, err) = fails(yufu(dir.path()).arg("serve"));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("another yufu process"), "{err}");
     let out = app.terminate();
     assert!(String::from_utf8_lossy(&out.stderr).contains("stopped cleanly"));
     assert!(
@@ -489,6 +493,9 @@ async fn the_same_binary_runs_on_postgres() {
             "{:?}",
             app.stdout
         );
+        let (code, err) = fails(yufu(&data).env("YUFU_DATABASE_URL", &url).arg("serve"));
+        assert_eq!(code, 1, "{err}");
+        assert!(err.contains("another yufu process"), "{err}");
         app.terminate();
         assert!(
             !data.join("yufu.db").exists(),

@@ -50,9 +50,11 @@ impl SqliteStore {
             // power loss: WAL + FULL syncs the WAL on every commit (NORMAL
             // may lose the last ones). Group commit amortises the fsync.
             .synchronous(SqliteSynchronous::Full)
-            // 64 MiB of page cache per connection (negative = KiB): the
-            // right edges of the hot tables and the chain walks stay cached.
-            .pragma("cache_size", "-65536")
+            // 16 MiB of page cache per connection (negative = KiB), up to
+            // eight connections: appends touch only the right edges of the
+            // hot tables, and a bigger cache per connection pushed a
+            // million-meter restart over 1 GiB (BENCHMARKS.md).
+            .pragma("cache_size", "-16384")
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
         let pool = SqlitePoolOptions::new()

@@ -51,10 +51,15 @@ pub async fn sync_account(
     Ok(())
 }
 
-/// Looks up sites by unit, remembering what it has seen (a reconcile of a
-/// large fleet would otherwise look each building up once per meter).
+/// What a sync looks up, remembered for its duration: sites by unit and
+/// tariffs by code (a reconcile of a large fleet would otherwise look each
+/// building and tariff up once per meter).
+
 #[derive(Debug, Default)]
 pub struct SiteCache {
+    /// Latest revision per (organisation, tariff code): a fleet shares a
+    /// handful of tariffs, so a reconcile looks each up once.
+    tariffs: HashMap<(OrganisationId, String), Option<yufu_domain::TariffRevision>>,
     units: HashMap<UnitId, BuildingId>,
     buildings: HashMap<BuildingId, SiteId>,
     sites: HashMap<SiteId, (String, ProtectedWindows)>,
@@ -112,7 +117,16 @@ pub async fn meter_changes(
     let (Some(account_id), Some(code)) = (meter.account_id, meter.tariff_code.as_ref()) else {
         return Ok(vec![ConfigChange::RemoveMeter { id: meter.id }]);
     };
-    let Some(tariff) = store.latest_tariff(meter.organisation_id, code).await? else {
+    let cache_key = (meter.organisation_id, code.as_str().to_owned());
+    let tariff = match sites.tariffs.get(&cache_key) {
+        Some(known) => known.clone(),
+        None => {
+            let latest = store.latest_tariff(meter.organisation_id, code).await?;
+            sites.tariffs.insert(cache_key, latest.clone());
+            latest
+        }
+    };
+    let Some(tariff) = tariff else {
         return Ok(vec![ConfigChange::RemoveMeter { id: meter.id }]);
     };
     let account = store.get_account(account_id).await?;

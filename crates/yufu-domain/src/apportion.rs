@@ -18,6 +18,16 @@ pub enum ShareRule {
     Usage,
 }
 
+/// The accounts that share a public-area meter's charges, and how.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SharedGroup {
+    pub rule: ShareRule,
+    /// Each member with its weight: floor area in 0.01 m² for
+    /// [`ShareRule::Area`]; ignored for `Equal` and `Usage` (usage is the
+    /// member's own metered consumption since the previous split).
+    pub members: Vec<(crate::AccountId, u64)>,
+}
+
 /// Splits `total` over `weights` in proportion. Keys come back in the order
 /// given. Ties in the remainder go to the earlier key, so the result is
 /// deterministic. With [`ShareRule::Equal`] pass weight 1 for everyone.

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
+pub use yufu_domain::apportion::SharedGroup;
 use yufu_domain::apportion::{ShareRule, split};
 use yufu_domain::balance::{self, AccountRules, BalancePolicy, Effect, ProtectedWindows, Supply};
 use yufu_domain::command::{Admission, Command, CommandKind, RetryPolicy, admit};
@@ -39,16 +40,6 @@ pub struct MeterSetup {
     /// A public-area meter (公摊表): its charges are split over these accounts
     /// instead of going to `account`.
     pub shared: Option<SharedGroup>,
-}
-
-/// The accounts that share a public-area meter's charges, and how.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct SharedGroup {
-    pub rule: ShareRule,
-    /// Each member with its weight: floor area in 0.01 m² for
-    /// [`ShareRule::Area`]; ignored for `Equal` and `Usage` (usage is the
-    /// member's own metered consumption since the previous split).
-    pub members: Vec<(AccountId, u64)>,
 }
 
 /// An account as the engine needs it.
@@ -502,7 +493,9 @@ impl Engine {
         let key = format!("reading:{}:{}", r.meter, r.at.as_millisecond());
         let shares = match &shared {
             None => vec![(account_id, Fen(-charge.total_fen))],
-            Some(group) => self.shares(group, Fen(-charge.total_fen), r.meter, &mut out),
+            Some(group) => {
+                self.shares(group, Fen(-charge.total_fen), r.meter, account_id, &mut out)
+            }
         };
         for (account, amount) in shares {
             let key = if shared.is_some() {
@@ -674,6 +667,7 @@ impl Engine {
         group: &SharedGroup,
         total: Fen,
         meter: MeterId,
+        holder: AccountId,
         out: &mut Outcome,
     ) -> Vec<(AccountId, Fen)> {
         let members: Vec<(AccountId, u64)> = group
@@ -695,6 +689,17 @@ impl Engine {
                     slot.usage_since_split = 0;
                 }
             }
+        }
+        if members.is_empty() {
+            // Money is never dropped: with no member to share it, the
+            // meter's own account pays, and staff are told.
+            out.alarms.push(Alarm {
+                meter,
+                kind: "apportionment",
+                detail: "no member of the public-area group is billed; charged to the meter's own account"
+                    .into(),
+            });
+            return vec![(holder, total)];
         }
         match split(total, &members) {
             Ok(shares) => shares,

@@ -403,6 +403,27 @@ fn public_area_charges_are_split_over_the_group() {
             .all(|e| e.idempotency_key.ends_with(&e.account.to_string()))
     );
 
+    // No member billed by the engine: the money is not dropped, the meter's
+    // own account pays and staff are told.
+    let orphan = add(
+        &mut engine,
+        owner,
+        Some(SharedGroup {
+            rule: yufu_domain::apportion::ShareRule::Equal,
+            members: vec![(AccountId::new(), 1)],
+        }),
+    );
+    read(&mut engine, orphan, "2026-07-01T00:00+08:00", 0);
+    let out = read(&mut engine, orphan, "2026-07-02T00:00+08:00", 17_000);
+    assert_eq!(
+        out.entries
+            .iter()
+            .map(|e| (e.account, e.amount))
+            .collect::<Vec<_>>(),
+        vec![(owner, Fen(-1000))]
+    );
+    assert!(out.alarms.iter().any(|a| a.kind == "apportionment"));
+
     // By usage: members' own consumption since the last split decides.
     let lift = add(
         &mut engine,

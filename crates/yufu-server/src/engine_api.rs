@@ -629,6 +629,121 @@ pub(crate) async fn get_meter_alarms(
     }))
 }
 
+// --- public-area (公摊) meters ------------------------------------------------
+
+#[derive(serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ShareMemberIo {
+    account_id: String,
+    /// Floor area in m² (up to two decimals); required for the `area` rule.
+    area_sqm: Option<String>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SharingIo {
+    /// `area` (by floor area), `equal`, or `usage` (by each member's own
+    /// metered consumption since the previous split).
+    rule: String,
+    members: Vec<ShareMemberIo>,
+}
+
+fn sharing_out(g: &yufu_domain::apportion::SharedGroup) -> SharingIo {
+    let rule = serde_json::to_value(g.rule)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    SharingIo {
+        members: g
+            .members
+            .iter()
+            .map(|(a, w)| ShareMemberIo {
+                account_id: a.to_string(),
+                area_sqm: (g.rule == yufu_domain::apportion::ShareRule::Area)
+                    .then(|| format!("{}.{:02}", w / 100, w % 100)),
+            })
+            .collect(),
+        rule,
+    }
+}
+
+/// A public-area meter's sharing group (404 `not_found` if the meter is an
+/// ordinary one).
+#[utoipa::path(get, path = "/api/v1/meters/{id}/sharing", tag = "engine",
+    responses((status = 200, body = SharingIo), (status = 404, body = ErrorBody)))]
+pub(crate) async fn get_sharing(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<SharingIo>, WebError> {
+    let group = s
+        .store
+        .meter_sharing(parse(&id)?)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    Ok(Json(sharing_out(&group)))
+}
+
+/// Make a meter a public-area meter (公摊表): its charges are split over the
+/// member accounts, exact to the fen, instead of going to its own account.
+#[utoipa::path(put, path = "/api/v1/meters/{id}/sharing", tag = "engine", request_body = SharingIo,
+    responses((status = 200, body = SharingIo), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn put_sharing(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Body(b): Body<SharingIo>,
+) -> Result<Json<SharingIo>, WebError> {
+    use yufu_domain::apportion::{ShareRule, SharedGroup};
+    let meter: MeterId = parse(&id)?;
+    let rule: ShareRule = serde_json::from_value(serde_json::Value::String(b.rule.clone()))
+        .map_err(|_| {
+            WebError::Invalid(format!(
+                "rule '{}' is not one of area, equal, usage",
+                b.rule
+            ))
+        })?;
+    if b.members.is_empty() || b.members.len() > 10_000 {
+        return Err(WebError::Invalid("1 to 10 000 members".into()));
+    }
+    let mut members = Vec::with_capacity(b.members.len());
+    for m in &b.members {
+        let account: AccountId = parse(&m.account_id)?;
+        if members.iter().any(|(a, _)| *a == account) {
+            return Err(WebError::Invalid(format!(
+                "account {account} is listed twice"
+            )));
+        }
+        let weight = match (rule, &m.area_sqm) {
+            (ShareRule::Area, Some(area)) => {
+                u64::try_from(yufu_domain::AreaCentiSqm::parse_sqm(area)?.get()).unwrap_or(0)
+            }
+            (ShareRule::Area, None) => {
+                return Err(WebError::Invalid(format!(
+                    "the area rule needs area_sqm for account {account}"
+                )));
+            }
+            _ => 1,
+        };
+        members.push((account, weight));
+    }
+    let group = SharedGroup { rule, members };
+    s.store.set_meter_sharing(meter, Some(&group)).await?;
+    yufu_writer::sync::sync_meter(s.store.as_ref(), &s.writer, meter).await?;
+    Ok(Json(sharing_out(&group)))
+}
+
+/// Make a public-area meter an ordinary one again.
+#[utoipa::path(delete, path = "/api/v1/meters/{id}/sharing", tag = "engine",
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+pub(crate) async fn delete_sharing(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, WebError> {
+    let meter: MeterId = parse(&id)?;
+    s.store.set_meter_sharing(meter, None).await?;
+    yufu_writer::sync::sync_meter(s.store.as_ref(), &s.writer, meter).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 // --- balance rules and protected windows -------------------------------------
 
 #[derive(serde::Deserialize, utoipa::ToSchema)]
@@ -814,6 +929,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_meter_readings))
         .routes(routes!(get_meter_commands, post_meter_command))
         .routes(routes!(get_meter_alarms))
+        .routes(routes!(get_sharing, put_sharing, delete_sharing))
         .routes(routes!(
             get_balance_rules,
             put_balance_rules,

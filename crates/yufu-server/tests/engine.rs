@@ -380,6 +380,66 @@ async fn rules_story(db: TestDb) {
     api.stop().await;
 }
 
+/// A public-area meter's charge is split over its members by area, exact
+/// to the fen, and its own account pays nothing.
+async fn sharing_story(db: TestDb) {
+    let api = TestServer::start(db).await;
+    let (_, ids) = setup(&api, 3).await;
+    let ((holder, shared_meter), (a, _), (b, _)) = (ids[0].clone(), ids[1].clone(), ids[2].clone());
+    let path = format!("/api/v1/meters/{shared_meter}/sharing");
+    let (status, _) = api.call("GET", &path, None).await;
+    assert_eq!(status, 404, "an ordinary meter");
+    let (status, _) = api
+        .call(
+            "PUT",
+            &path,
+            Some(json!({ "rule": "area", "members": [{ "account_id": a }] })),
+        )
+        .await;
+    assert_eq!(status, 422, "area needs areas");
+    let group = json!({ "rule": "area", "members": [
+        { "account_id": a, "area_sqm": "60.00" },
+        { "account_id": b, "area_sqm": "120.00" },
+    ]});
+    let (status, out) = api.call("PUT", &path, Some(group.clone())).await;
+    assert_eq!((status, &out), (200, &group), "{out}");
+    let readings = json!({ "readings": [
+        { "meter_id": shared_meter, "at": "2026-03-01T00:00:00+08:00", "register": 0 },
+        { "meter_id": shared_meter, "at": "2026-03-02T00:00:00+08:00", "register": 30_000 },
+    ]});
+    let (_, out) = api.call("POST", "/api/v1/readings", Some(readings)).await;
+    let charge = out["results"][1]["charge_fen"].as_i64().unwrap();
+    let balance = |id: String| {
+        let api = &api;
+        async move {
+            let (_, b) = api
+                .call("GET", &format!("/api/v1/accounts/{id}/balance"), None)
+                .await;
+            b["balance_fen"].as_i64().unwrap()
+        }
+    };
+    let (h, x, y) = (balance(holder).await, balance(a).await, balance(b).await);
+    assert_eq!(h, 0, "the holder pays nothing");
+    assert_eq!(x + y, -charge, "the shares add up to the charge");
+    assert!((2 * x - y).abs() <= 2, "a third and two thirds: {x} {y}");
+    let (status, _) = api.call("DELETE", &path, None).await;
+    assert_eq!(status, 204);
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn public_area_meters_split_by_area_on_sqlite() {
+    sharing_story(TestDb::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn public_area_meters_split_by_area_on_postgres() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    sharing_story(db).await;
+}
+
 #[tokio::test]
 async fn own_rules_and_protected_windows_on_sqlite() {
     rules_story(TestDb::sqlite().await).await;

@@ -58,6 +58,7 @@ contract!(
     checkpoints_keep_only_the_latest,
     large_append_is_split_into_statements,
     balance_rules_and_protected_windows_round_trip,
+    meter_sharing_round_trips_within_the_organisation,
 );
 
 fn name(s: &str) -> Name {
@@ -1343,4 +1344,38 @@ async fn balance_rules_and_protected_windows_round_trip(db: &TestDb) {
         matches!(missing, Err(StoreError::NotFound { .. })),
         "{missing:?}"
     );
+}
+
+async fn meter_sharing_round_trips_within_the_organisation(db: &TestDb) {
+    use yufu_domain::apportion::{ShareRule, SharedGroup};
+    let store = db.store();
+    let o = org(store, "O").await;
+    let c = customer(store, o.id).await;
+    let a = account(store, o.id, c.id, "GZ0001").await;
+    let b = account(store, o.id, c.id, "GZ0002").await;
+    let m = store
+        .create_meter(&new_meter(o.id, "E-1", Utility::Electricity))
+        .await
+        .unwrap();
+    assert_eq!(store.meter_sharing(m.id).await.unwrap(), None);
+    let group = SharedGroup {
+        rule: ShareRule::Area,
+        members: vec![(a.id, 6_000), (b.id, 12_000)],
+    };
+    store.set_meter_sharing(m.id, Some(&group)).await.unwrap();
+    assert_eq!(store.meter_sharing(m.id).await.unwrap(), Some(group));
+    let p = org(store, "P").await;
+    let pc = customer(store, p.id).await;
+    let foreign = account(store, p.id, pc.id, "GZ0003").await;
+    let bad = SharedGroup {
+        rule: ShareRule::Equal,
+        members: vec![(foreign.id, 1)],
+    };
+    let refused = store.set_meter_sharing(m.id, Some(&bad)).await;
+    assert!(
+        matches!(refused, Err(StoreError::Reference(_))),
+        "{refused:?}"
+    );
+    store.set_meter_sharing(m.id, None).await.unwrap();
+    assert_eq!(store.meter_sharing(m.id).await.unwrap(), None);
 }

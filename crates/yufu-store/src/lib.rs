@@ -277,6 +277,18 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         id: AccountId,
         rules: Option<&yufu_domain::balance::BalancePolicy>,
     ) -> StoreResult<()>;
+    /// A public-area meter's sharing group, if it is one.
+    async fn meter_sharing(
+        &self,
+        id: MeterId,
+    ) -> StoreResult<Option<yufu_domain::apportion::SharedGroup>>;
+    /// Makes a meter a public-area meter (or, with `None`, an ordinary one).
+    /// Every member must be an account of the meter's organisation.
+    async fn set_meter_sharing(
+        &self,
+        id: MeterId,
+        group: Option<&yufu_domain::apportion::SharedGroup>,
+    ) -> StoreResult<()>;
     /// A site's protected windows (none by default).
     async fn site_windows(&self, id: SiteId)
     -> StoreResult<yufu_domain::balance::ProtectedWindows>;

@@ -940,6 +940,60 @@ macro_rules! impl_sql_store {
                 Ok(())
             }
 
+            async fn meter_sharing(
+                &self,
+                id: $crate::domain::MeterId,
+            ) -> $crate::StoreResult<Option<$crate::domain::apportion::SharedGroup>> {
+                let row = sqlx::query("SELECT sharing FROM meters WHERE id = $1")
+                    .bind(id.to_string())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(__sql_helpers::plain)?
+                    .ok_or_else(|| $crate::StoreError::not_found("meter", id))?;
+                let text: Option<String> = __sql_helpers::col(&row, "meters", "sharing")?;
+                text.map(|t| {
+                    $crate::__serde_json::from_str(&t).map_err(|e| $crate::StoreError::Corrupt {
+                        table: "meters",
+                        reason: format!("sharing: {e}"),
+                    })
+                })
+                .transpose()
+            }
+
+            async fn set_meter_sharing(
+                &self,
+                id: $crate::domain::MeterId,
+                group: Option<&$crate::domain::apportion::SharedGroup>,
+            ) -> $crate::StoreResult<()> {
+                let meter = self.get_meter(id).await?;
+                if let Some(group) = group {
+                    for (account, _) in &group.members {
+                        let a = self.get_account(*account).await.map_err(|e| match e {
+                            $crate::StoreError::NotFound { .. } => $crate::StoreError::Reference(
+                                format!("member account {account} does not exist"),
+                            ),
+                            other => other,
+                        })?;
+                        if a.organisation_id != meter.organisation_id {
+                            return Err($crate::StoreError::Reference(format!(
+                                "member account {account} belongs to another organisation"
+                            )));
+                        }
+                    }
+                }
+                let text = group
+                    .map($crate::__serde_json::to_string)
+                    .transpose()
+                    .map_err(|e| $crate::StoreError::Backend(e.to_string()))?;
+                sqlx::query("UPDATE meters SET sharing = $2 WHERE id = $1")
+                    .bind(id.to_string())
+                    .bind(text)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(__sql_helpers::plain)?;
+                Ok(())
+            }
+
             async fn site_windows(
                 &self,
                 id: $crate::domain::SiteId,

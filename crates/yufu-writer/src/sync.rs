@@ -135,6 +135,7 @@ pub async fn meter_changes(
         None => default_policy(account.class),
     };
     let (site, tz, windows) = sites.site_of(store, meter).await?;
+    let shared = store.meter_sharing(meter.id).await?;
     let key = tariff_key(meter.organisation_id, code.as_str());
     Ok(vec![
         ConfigChange::Site {
@@ -162,7 +163,7 @@ pub async fn meter_changes(
             },
             tariff: key,
             from_ms: meter.created_at.as_millisecond(),
-            shared: None,
+            shared,
         },
     ])
 }

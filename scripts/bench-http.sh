@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Measures the foundation's HTTP baseline: time from process start to a 200 on
 # /readyz (fresh data dir: migrations + demo seeding; and a warm restart), and
-# wrk throughput/latency on /healthz, /readyz and /metrics. Loopback only.
+# wrk throughput/latency on /healthz, /readyz and /metrics, and readings per
+# second through POST /api/v1/readings (scripts/readings.lua). Loopback only.
 #
 #   scripts/bench-http.sh [RUNS]        (needs: wrk, curl; release build)
 set -euo pipefail
@@ -46,3 +47,19 @@ for path in /healthz /readyz /metrics; do
   done
 done
 stop
+
+# Readings over HTTP: a fresh demo per run (its 96 meters), two wrk threads
+# with one connection each (a meter's readings must arrive in order), 10
+# readings per meter per request = 480 readings per request.
+echo "== wrk -t2 -c2 -d10s POST /api/v1/readings (480 readings per request), $runs runs"
+for i in $(seq "$runs"); do
+  rm -rf "$dir/data"
+  start_ms
+  meters=$(curl -s "http://127.0.0.1:$port/api/v1/organisations" | sed -E 's/.*"id":"([^"]+)".*/\1/' \
+    | xargs -I{} curl -s "http://127.0.0.1:$port/api/v1/organisations/{}/meters?limit=500" \
+    | grep -o '"id":"[^"]*","organisation_id"' | sed -E 's/"id":"([^"]+)".*/"\1"/' | paste -sd, -)
+  { echo "METERS = {$meters}"; echo "STEPS = 10"; echo "NTHREADS = 2"; cat scripts/readings.lua; } > "$dir/readings.lua"
+  wrk -t2 -c2 -d10s --latency -s "$dir/readings.lua" "http://127.0.0.1:$port" \
+    | awk '/Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} /readings accepted/ {acc=$0} END {printf "run: %s req/s, p50 %s, p99 %s; %s\n", rps, p50, p99, acc}'
+  stop
+done

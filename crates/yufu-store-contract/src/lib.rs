@@ -106,6 +106,41 @@ impl TestDb {
         }
     }
 
+    /// Runs one SQL statement on a connection of its own (to set up what a
+    /// test needs that no store method does, e.g. a trigger that injects a
+    /// failure).
+    pub async fn execute(&self, sql: &str) {
+        let sql = sql.to_owned();
+        match &self.cleanup {
+            Cleanup::Sqlite(dir) => {
+                let options =
+                    sqlx::sqlite::SqliteConnectOptions::new().filename(dir.path().join("yufu.db"));
+                let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+                pool.close().await;
+            }
+            Cleanup::Postgres { admin_url, schema } => {
+                let options = PgConnectOptions::from_str(admin_url)
+                    .unwrap()
+                    .options([("search_path", schema.as_str())]);
+                let pool = sqlx::PgPool::connect_with(options).await.unwrap();
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+                pool.close().await;
+            }
+        }
+    }
+
+    /// Whether this is the PostgreSQL flavour.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.cleanup, Cleanup::Postgres { .. })
+    }
+
     /// Closes the store and drops the schema (PostgreSQL) or directory (SQLite).
     /// A failed test skips this and leaves its schema behind for inspection.
     pub async fn finish(self) {

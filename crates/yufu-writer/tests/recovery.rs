@@ -261,3 +261,72 @@ async fn ticks_post_fixed_charges_once_per_period() {
     task.handle.await.unwrap();
     db.finish().await;
 }
+
+/// A commit that fails (here a trigger refuses one reading) is answered as
+/// not stored, the engine is rebuilt from the journal, and what comes next
+/// is applied to the state the store really holds.
+async fn a_failed_commit_rebuilds_the_engine(db: TestDb) {
+    let store: Arc<dyn Store> = db.shared();
+    let (writer, task) = yufu_writer::start(store.clone(), config(0)).await.unwrap();
+    let ids = fleet(&writer, 3).await;
+    round(&writer, &ids, 0).await;
+    round(&writer, &ids, 1).await;
+    let before = state(&writer, &ids).await;
+    if db.is_postgres() {
+        db.execute(
+            "CREATE FUNCTION yufu_fail() RETURNS trigger AS $$ BEGIN \
+             IF NEW.register = 999999 THEN RAISE EXCEPTION 'injected failure'; END IF; \
+             RETURN NEW; END $$ LANGUAGE plpgsql; \
+             CREATE TRIGGER fail_on_magic BEFORE INSERT ON readings \
+             FOR EACH ROW EXECUTE FUNCTION yufu_fail();",
+        )
+        .await;
+    } else {
+        db.execute(
+            "CREATE TRIGGER fail_on_magic BEFORE INSERT ON readings WHEN NEW.register = 999999 \
+             BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+        )
+        .await;
+    }
+    let at = Timestamp::from_second(1_767_225_600).unwrap() + SignedDuration::from_hours(2);
+    let results = writer
+        .ingest(vec![ReadingIn {
+            meter: ids[0].1,
+            at,
+            register: 999_999,
+            rates: None,
+        }])
+        .await
+        .unwrap();
+    assert!(
+        matches!(&results[0], ReadingResult::Rejected(why) if why.contains("not stored")),
+        "{results:?}"
+    );
+    // Nothing of it stayed in the engine: the same state as before, and the
+    // next readings are priced from there.
+    assert_eq!(state(&writer, &ids).await, before);
+    round(&writer, &ids, 2).await;
+    for t in store.journal().ledger_totals().await.unwrap() {
+        assert_eq!(t.sum_fen, t.last_balance_fen);
+        assert_eq!(t.entries, t.max_seq);
+        let view = writer.account(t.account_id).await.unwrap().unwrap();
+        assert_eq!(view.balance_fen, t.sum_fen);
+    }
+    assert_eq!(store.journal().readings_count().await.unwrap(), 3 * 3);
+    drop(writer);
+    task.handle.await.unwrap();
+    db.finish().await;
+}
+
+#[tokio::test]
+async fn a_failed_commit_rebuilds_the_engine_on_sqlite() {
+    a_failed_commit_rebuilds_the_engine(TestDb::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn a_failed_commit_rebuilds_the_engine_on_postgres() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    a_failed_commit_rebuilds_the_engine(db).await;
+}

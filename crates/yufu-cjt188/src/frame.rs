@@ -208,13 +208,17 @@ impl Control {
 /// messages ([`crate::ReadReply`], [`crate::ValveReply`]) read it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Frame {
+    /// Meter type T.
     pub meter_type: MeterType,
+    /// Address A0..A6.
     pub address: Address,
+    /// Control code C.
     pub control: Control,
     /// Data identifier as a number (`0x901F`); its wire order is a [`DiOrder`].
     pub di: u16,
     /// Serial number SER, echoed by the meter.
     pub ser: u8,
+    /// Data after DI and SER, at most [`Frame::MAX_PAYLOAD_LEN`] bytes.
     pub payload: Vec<u8>,
 }
 

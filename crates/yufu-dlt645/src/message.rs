@@ -334,14 +334,14 @@ impl Frame {
     pub fn message(&self) -> Result<Message, FrameError> {
         let control = self.control();
         let data = self.data();
-        if control.error {
+        let request = control.direction == Direction::Request;
+        if control.error && !request {
             need(data, 1)?;
             return Ok(Message::ErrorReply {
                 function: control.function,
                 status: ErrorStatus(data.first().copied().unwrap_or(0)),
             });
         }
-        let request = control.direction == Direction::Request;
         Ok(match (control.function, request) {
             (Function::ReadData, true) => {
                 need(data, 4)?;
@@ -355,7 +355,7 @@ impl Frame {
                     di: Di::V1997(u16::try_from(le_u32(data)).unwrap_or(0)),
                 }
             }
-            (Function::ReadData, false) if !control.follow_up || data.len() >= 4 => {
+            (Function::ReadData, false) => {
                 let (di, value) = split(data, 4)?;
                 Message::ReadDataReply {
                     di: Di::V2007(le_u32(di)),
@@ -403,6 +403,7 @@ impl Frame {
                 need(data, 0)?;
                 Message::RelayControlAck
             }
+            // Includes requests with the error bit set, which no master sends.
             _ => Message::Other,
         })
     }

@@ -155,6 +155,8 @@ fn golden_no_requested_data_error() {
         }
     );
     assert!(status.has(ErrorFlag::NoRequestedData));
+    assert_eq!(Control::error_reply(Function::ReadData).to_byte(), 0xD1);
+    assert_eq!(Control::error_reply(Function::RelayControl).to_byte(), 0xDC);
     assert_eq!(f.reading(), Err(FrameError::Refused(status)));
 }
 

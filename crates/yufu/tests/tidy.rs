@@ -51,7 +51,7 @@ fn every_crate_is_in_the_codemap_and_has_a_readme() {
 }
 
 #[test]
-fn the_domain_the_pricing_core_and_the_engine_core_do_no_io() {
+fn the_domain_the_pricing_core_the_engine_core_and_the_codecs_do_no_io() {
     const IO: &[&str] = &[
         "tokio",
         "sqlx",
@@ -63,7 +63,13 @@ fn the_domain_the_pricing_core_and_the_engine_core_do_no_io() {
         "tower",
         "async-trait",
     ];
-    for krate in ["yufu-domain", "yufu-tariff", "yufu-engine"] {
+    for krate in [
+        "yufu-domain",
+        "yufu-tariff",
+        "yufu-engine",
+        "yufu-dlt645",
+        "yufu-cjt188",
+    ] {
         for dep in normal_dependencies(krate) {
             assert!(
                 !IO.contains(&dep.as_str()),

@@ -14,6 +14,7 @@ mod bench;
 mod config;
 mod demo;
 mod password;
+mod protocol_cmd;
 mod run;
 mod tariff_cmd;
 
@@ -49,10 +50,78 @@ enum Command {
         #[command(subcommand)]
         command: TariffCommand,
     },
+    /// Decode meter frames and build requests (DL/T 645, CJ/T 188).
+    Protocol {
+        #[command(subcommand)]
+        command: ProtocolCommand,
+    },
     /// Measure Yufu's speed (see BENCHMARKS.md).
     Bench {
         #[command(subcommand)]
         command: BenchCommand,
+    },
+}
+
+#[derive(Debug, Clone, Subcommand)]
+enum ProtocolCommand {
+    /// Decode one frame and print it as one JSON object (address, control,
+    /// direction, data identifier, decoded values with units); a frame that
+    /// does not decode prints {"error": …} and exits 2.
+    Decode {
+        #[arg(value_enum)]
+        protocol: protocol_cmd::Protocol,
+        /// The frame in hex; spaces allowed (quote it, or pass it as several words).
+        #[arg(required = true, num_args = 1..)]
+        hex: Vec<String>,
+        /// CJ/T 188 only: the data identifier's byte order.
+        #[arg(long, value_enum, default_value_t = protocol_cmd::DiOrder::LowFirst)]
+        di_order: protocol_cmd::DiOrder,
+    },
+    /// Build a request frame and print it in hex (with the FE wake-up preamble).
+    Encode {
+        #[command(subcommand)]
+        request: EncodeRequest,
+    },
+}
+
+#[derive(Debug, Clone, Subcommand)]
+enum EncodeRequest {
+    /// DL/T 645 read data.
+    Dlt645Read {
+        /// 12 hex digits, most significant first (AA = wildcard byte).
+        #[arg(long)]
+        address: String,
+        /// Data identifier: 8 hex digits (2007, e.g. 00010000) or 4 (1997, e.g. 9010).
+        #[arg(long)]
+        di: String,
+    },
+    /// DL/T 645 read address (broadcast).
+    Dlt645ReadAddress,
+    /// CJ/T 188 read data (901F).
+    Cjt188Read {
+        #[arg(long, value_enum)]
+        meter_type: protocol_cmd::MeterKind,
+        /// 14 hex digits, most significant first.
+        #[arg(long)]
+        address: String,
+        /// Serial number SER, echoed by the meter.
+        #[arg(long, default_value_t = 0)]
+        ser: u8,
+        #[arg(long, value_enum, default_value_t = protocol_cmd::DiOrder::LowFirst)]
+        di_order: protocol_cmd::DiOrder,
+    },
+    /// CJ/T 188 valve control (A017).
+    Cjt188Valve {
+        #[arg(long, value_enum)]
+        meter_type: protocol_cmd::MeterKind,
+        #[arg(long)]
+        address: String,
+        #[arg(long, value_enum)]
+        action: protocol_cmd::ValveAction,
+        #[arg(long, default_value_t = 0)]
+        ser: u8,
+        #[arg(long, value_enum, default_value_t = protocol_cmd::DiOrder::LowFirst)]
+        di_order: protocol_cmd::DiOrder,
     },
 }
 
@@ -145,6 +214,7 @@ fn main() -> ExitCode {
                 }
             };
         }
+        Command::Protocol { command } => return protocol(command.clone()),
         _ => {}
     }
     let config = match config::Config::load(cli.config.as_deref(), |k| std::env::var(k).ok()) {
@@ -185,7 +255,7 @@ fn main() -> ExitCode {
                 })
                 .await
             }
-            Command::Version | Command::Tariff { .. } => Ok(()),
+            Command::Version | Command::Tariff { .. } | Command::Protocol { .. } => Ok(()),
         }
     });
     match result {
@@ -194,6 +264,51 @@ fn main() -> ExitCode {
             // One line: the chain joined, so "cannot open database …: cause".
             eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
             ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+/// `yufu protocol …`: no configuration, no runtime.
+#[allow(clippy::print_stdout)]
+fn protocol(command: ProtocolCommand) -> ExitCode {
+    let printed = match command {
+        ProtocolCommand::Decode {
+            protocol,
+            hex,
+            di_order,
+        } => match protocol_cmd::decode(protocol, &hex.join(" "), di_order) {
+            Ok(v) => Ok(v.to_string()),
+            Err(v) => {
+                println!("{v}");
+                return ExitCode::from(EXIT_INPUT);
+            }
+        },
+        ProtocolCommand::Encode { request } => match request {
+            EncodeRequest::Dlt645Read { address, di } => protocol_cmd::dlt645_read(&address, &di),
+            EncodeRequest::Dlt645ReadAddress => Ok(protocol_cmd::dlt645_read_address()),
+            EncodeRequest::Cjt188Read {
+                meter_type,
+                address,
+                ser,
+                di_order,
+            } => protocol_cmd::cjt188(meter_type, &address, ser, None, di_order),
+            EncodeRequest::Cjt188Valve {
+                meter_type,
+                address,
+                action,
+                ser,
+                di_order,
+            } => protocol_cmd::cjt188(meter_type, &address, ser, Some(action), di_order),
+        },
+    };
+    match printed {
+        Ok(text) => {
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(protocol_cmd::BadInput(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(EXIT_INPUT)
         }
     }
 }

@@ -97,6 +97,25 @@ enum EncodeRequest {
     },
     /// DL/T 645 read address (broadcast).
     Dlt645ReadAddress,
+    /// DL/T 645 relay control (1C): trip, close, keep power.
+    Dlt645Relay {
+        #[arg(long)]
+        address: String,
+        #[arg(long, value_enum)]
+        action: protocol_cmd::RelayArg,
+        /// Password level (PA), e.g. 2 or 4.
+        #[arg(long, default_value_t = 2)]
+        level: u8,
+        /// Password, 6 hex digits.
+        #[arg(long, default_value = "000000")]
+        password: String,
+        /// Operator code, 8 hex digits.
+        #[arg(long, default_value = "00000000")]
+        operator: String,
+        /// When the command expires, local time `YYYY-MM-DD HH:MM:SS`.
+        #[arg(long)]
+        expiry: String,
+    },
     /// CJ/T 188 read data (901F).
     Cjt188Read {
         #[arg(long, value_enum)]
@@ -286,6 +305,14 @@ fn protocol(command: ProtocolCommand) -> ExitCode {
         ProtocolCommand::Encode { request } => match request {
             EncodeRequest::Dlt645Read { address, di } => protocol_cmd::dlt645_read(&address, &di),
             EncodeRequest::Dlt645ReadAddress => Ok(protocol_cmd::dlt645_read_address()),
+            EncodeRequest::Dlt645Relay {
+                address,
+                action,
+                level,
+                password,
+                operator,
+                expiry,
+            } => protocol_cmd::dlt645_relay(&address, action, level, &password, &operator, &expiry),
             EncodeRequest::Cjt188Read {
                 meter_type,
                 address,

@@ -58,6 +58,28 @@ pub enum ValveAction {
     Close,
 }
 
+/// DL/T 645 relay control actions (C=1C).
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum RelayArg {
+    Trip,
+    CloseAllowed,
+    DirectClose,
+    KeepPowerOn,
+    KeepPowerOff,
+}
+
+impl From<RelayArg> for yufu_dlt645::RelayAction {
+    fn from(a: RelayArg) -> Self {
+        match a {
+            RelayArg::Trip => yufu_dlt645::RelayAction::Trip,
+            RelayArg::CloseAllowed => yufu_dlt645::RelayAction::CloseAllowed,
+            RelayArg::DirectClose => yufu_dlt645::RelayAction::DirectClose,
+            RelayArg::KeepPowerOn => yufu_dlt645::RelayAction::KeepPowerOn,
+            RelayArg::KeepPowerOff => yufu_dlt645::RelayAction::KeepPowerOff,
+        }
+    }
+}
+
 /// A bad input: the message for the user (exit code 2).
 #[derive(Debug)]
 pub struct BadInput(pub String);
@@ -172,6 +194,49 @@ pub fn dlt645_read(address: &str, di: &str) -> Result<String, BadInput> {
     Ok(hex_of(
         &yufu_dlt645::read_data(address, di).encode_with_wake_up(),
     ))
+}
+
+/// `encode dlt645-relay`: relay control with plaintext authentication.
+/// `password` and `operator` are hex digits as printed on the meter's
+/// documentation (e.g. `000000`), `expiry` is local `YYYY-MM-DD HH:MM:SS`.
+pub fn dlt645_relay(
+    address: &str,
+    action: RelayArg,
+    level: u8,
+    password: &str,
+    operator: &str,
+    expiry: &str,
+) -> Result<String, BadInput> {
+    let address: yufu_dlt645::Address = address
+        .parse()
+        .map_err(|e| BadInput(format!("--address: {e}")))?;
+    let hex_number = |what: &str, text: &str| {
+        u32::from_str_radix(text, 16)
+            .map_err(|_| BadInput(format!("--{what} '{text}': give hex digits, e.g. 000000")))
+    };
+    let auth = yufu_dlt645::Auth::new(
+        level,
+        hex_number("password", password)?,
+        hex_number("operator", operator)?,
+    )
+    .map_err(|e| BadInput(format!("--password: {e}")))?;
+    let t: jiff::civil::DateTime = expiry.parse().map_err(|e| {
+        BadInput(format!(
+            "--expiry '{expiry}': {e} (use YYYY-MM-DD HH:MM:SS)"
+        ))
+    })?;
+    let narrow = |v: i8| u8::try_from(v).unwrap_or(0);
+    let expiry = yufu_dlt645::DateTime::new(
+        u16::try_from(t.year()).map_err(|_| BadInput("--expiry: year out of range".into()))?,
+        narrow(t.month()),
+        narrow(t.day()),
+        narrow(t.hour()),
+        narrow(t.minute()),
+        narrow(t.second()),
+    )
+    .map_err(|e| BadInput(format!("--expiry: {e}")))?;
+    let frame = yufu_dlt645::relay_control(address, action.into(), auth, expiry);
+    Ok(hex_of(&frame.encode_with_wake_up()))
 }
 
 /// `encode dlt645-read-address`: the broadcast read-address request.

@@ -602,6 +602,11 @@ impl Run {
                         }
                     }
                 }
+                // Before requests: under a steady stream of readings the
+                // scheduler must still get its turn.
+                _ = tick.tick(), if open => {
+                    self.apply(state, vec![Request::Tick { reply: None }], &mut current).await;
+                }
                 req = rx.recv(), if open && current.size < MAX_BATCH => match req {
                     Some(first) => {
                         let mut pending = vec![first];
@@ -619,9 +624,6 @@ impl Run {
                     }
                     None => open = false,
                 },
-                _ = tick.tick(), if open => {
-                    self.apply(state, vec![Request::Tick { reply: None }], &mut current).await;
-                }
             }
             if inflight.is_none() && !current.is_empty() {
                 let flight = self.start_commit(std::mem::take(&mut current));

@@ -2,8 +2,8 @@
 
 use serde_json::value::RawValue;
 
-use crate::PayloadError;
 use crate::raw::{self, Kind};
+use crate::{PayloadError, write};
 
 /// One telemetry value, numbers kept exact.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +58,37 @@ pub fn parse_telemetry(payload: &[u8]) -> Result<Vec<TelemetrySample>, PayloadEr
 /// [`PayloadError`] naming the JSON path; never panics.
 pub fn parse_attributes(payload: &[u8]) -> Result<KeyValues, PayloadError> {
     key_values(raw::document(payload)?, "$")
+}
+
+/// Builds a telemetry payload (the device side, for simulators and tests):
+/// one sample as an object, several as an array; a server-timed sample as
+/// `{"k": v}`, a timestamped one as `{"ts": ms, "values": {…}}`. Decimals are
+/// written with their exact text. `parse_telemetry` reads it back unchanged
+/// (samples without values are dropped).
+#[must_use]
+pub fn telemetry_payload(samples: &[TelemetrySample]) -> Vec<u8> {
+    let mut out = String::new();
+    if let [one] = samples {
+        write::sample(&mut out, one);
+    } else {
+        out.push('[');
+        for (i, s) in samples.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            write::sample(&mut out, s);
+        }
+        out.push(']');
+    }
+    out.into_bytes()
+}
+
+/// Builds a flat `{"k": v}` attributes payload, decimals exact.
+#[must_use]
+pub fn attributes_payload(values: &KeyValues) -> Vec<u8> {
+    let mut out = String::new();
+    write::object(&mut out, values);
+    out.into_bytes()
 }
 
 /// Samples from one object or an array of objects.
@@ -117,7 +148,11 @@ fn members_to_values(
     members
         .into_iter()
         .map(|(key, value)| {
-            let v = telemetry_value(value, &raw::member_path(path, &key))?;
+            let member = raw::member_path(path, &key);
+            if key.is_empty() {
+                return Err(PayloadError::expected(&member, "a non-empty key"));
+            }
+            let v = telemetry_value(value, &member)?;
             Ok((key, v))
         })
         .collect()

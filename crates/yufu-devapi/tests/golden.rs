@@ -3,10 +3,11 @@
 
 use serde_json::json;
 use yufu_devapi::{
-    CommandReply, GatewayDevice, MeterCommand, PayloadError, RpcRequest, RpcResponse, SET_RELAY,
-    SET_VALVE, SwitchState, TelemetrySample, TelemetryValue, Topic, TopicError, filters,
+    AttributeRequest, CommandReply, GatewayAttributeRequest, GatewayDevice, MeterCommand,
+    PayloadError, RpcRequest, RpcResponse, SET_RELAY, SET_VALVE, SwitchState, TelemetrySample,
+    TelemetryValue, Topic, TopicError, attributes_payload, attributes_response_payload, filters,
     parse_attributes, parse_gateway_attributes, parse_gateway_telemetry, parse_telemetry,
-    shared_subscription, try_shared_subscription,
+    shared_subscription, telemetry_payload, try_shared_subscription,
 };
 
 use TelemetryValue::{Bool, Decimal, Json, Long, Text};
@@ -633,5 +634,121 @@ fn subscriptions() {
             Some(prefix) => assert!(Topic::parse(&format!("{prefix}/1")).is_ok(), "{filter}"),
             None => assert!(Topic::parse(filter).is_ok(), "{filter}"),
         }
+    }
+}
+
+#[test]
+fn empty_keys_are_rejected() {
+    assert_eq!(
+        parse(r#"{"ts":1,"values":{"":1}}"#),
+        Err(PayloadError::Expected {
+            path: r#"$.values[""]"#.to_owned(),
+            expected: "a non-empty key"
+        })
+    );
+}
+
+#[test]
+fn telemetry_and_attribute_payloads_are_built_exactly() {
+    let one = vec![sample(
+        None,
+        &[("kwh", dec("123.4500")), ("on", Bool(true))],
+    )];
+    assert_eq!(
+        String::from_utf8(telemetry_payload(&one)).unwrap(),
+        r#"{"kwh":123.4500,"on":true}"#
+    );
+    let two = vec![
+        sample(Some(1000), &[("kwh", dec("1.50")), ("note", text("a\"b"))]),
+        sample(None, &[("phases", Json(json!({"a": 1}))), ("n", Long(-3))]),
+    ];
+    let payload = telemetry_payload(&two);
+    assert_eq!(
+        String::from_utf8(payload.clone()).unwrap(),
+        r#"[{"ts":1000,"values":{"kwh":1.50,"note":"a\"b"}},{"phases":{"a":1},"n":-3}]"#
+    );
+    assert_eq!(parse_telemetry(&payload).unwrap(), two);
+    assert_eq!(telemetry_payload(&[]), b"[]");
+    // A hand-made Decimal that is not a JSON number is written as a string.
+    assert_eq!(
+        attributes_payload(&kv(&[("x", dec("1,5"))])),
+        br#"{"x":"1,5"}"#
+    );
+}
+
+#[test]
+fn attribute_requests_and_responses() {
+    let request =
+        AttributeRequest::parse(br#"{"clientKeys":"fw, model,","sharedKeys":"tariff"}"#).unwrap();
+    assert_eq!(
+        request,
+        AttributeRequest {
+            client_keys: Some(vec!["fw".to_owned(), "model".to_owned()]),
+            shared_keys: Some(vec!["tariff".to_owned()]),
+        }
+    );
+    assert!(!request.wants_all());
+    assert!(AttributeRequest::parse(b"{}").unwrap().wants_all());
+    assert_eq!(
+        AttributeRequest::parse(br#"{"sharedKeys":"a"}"#).unwrap(),
+        AttributeRequest {
+            client_keys: None,
+            shared_keys: Some(vec!["a".to_owned()]),
+        }
+    );
+    assert!(AttributeRequest::parse(br#"{"clientKeys":["a"]}"#).is_err());
+    assert_eq!(
+        attributes_response_payload(
+            &kv(&[("fw", text("1.2"))]),
+            &kv(&[("price", dec("0.5200"))])
+        ),
+        br#"{"client":{"fw":"1.2"},"shared":{"price":0.5200}}"#
+    );
+    assert_eq!(
+        attributes_response_payload(&vec![], &kv(&[("p", Long(1))])),
+        br#"{"shared":{"p":1}}"#
+    );
+
+    let single =
+        GatewayAttributeRequest::parse(br#"{"id":3,"device":"Meter A","client":true,"key":"fw"}"#)
+            .unwrap();
+    assert_eq!(
+        single,
+        GatewayAttributeRequest {
+            id: 3,
+            device: "Meter A".to_owned(),
+            client: true,
+            keys: vec!["fw".to_owned()],
+            single_key: true,
+        }
+    );
+    assert_eq!(
+        single.response_payload(&kv(&[("fw", text("1.2"))])),
+        br#"{"id":3,"device":"Meter A","value":"1.2"}"#
+    );
+    assert_eq!(
+        single.response_payload(&vec![]),
+        br#"{"id":3,"device":"Meter A","value":null}"#
+    );
+    let several =
+        GatewayAttributeRequest::parse(br#"{"id":4,"device":"Meter A","keys":["a","b"]}"#).unwrap();
+    assert!(!several.client && !several.single_key);
+    assert_eq!(several.keys, vec!["a".to_owned(), "b".to_owned()]);
+    assert_eq!(
+        several.response_payload(&kv(&[("a", dec("2.50"))])),
+        br#"{"id":4,"device":"Meter A","values":{"a":2.50}}"#
+    );
+    for bad in [
+        r#"{"device":"A","key":"k"}"#,
+        r#"{"id":1,"key":"k"}"#,
+        r#"{"id":1,"device":"A"}"#,
+        r#"{"id":1,"device":"A","key":"k","keys":["k"]}"#,
+        r#"{"id":1,"device":"A","client":"yes","key":"k"}"#,
+        r#"{"id":1,"device":"A","keys":[1]}"#,
+    ] {
+        assert!(
+            GatewayAttributeRequest::parse(bad.as_bytes()).is_err(),
+            "{bad}"
+        );
     }
 }

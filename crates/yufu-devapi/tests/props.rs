@@ -2,8 +2,9 @@
 
 use proptest::prelude::*;
 use yufu_devapi::{
-    CommandReply, GatewayDevice, MeterCommand, RpcRequest, RpcResponse, TelemetryValue, Topic,
-    parse_attributes, parse_gateway_attributes, parse_gateway_telemetry, parse_telemetry,
+    AttributeRequest, CommandReply, GatewayAttributeRequest, GatewayDevice, MeterCommand,
+    RpcRequest, RpcResponse, TelemetrySample, TelemetryValue, Topic, parse_attributes,
+    parse_gateway_attributes, parse_gateway_telemetry, parse_telemetry, telemetry_payload,
 };
 
 fn topic() -> impl Strategy<Value = Topic> {
@@ -33,6 +34,10 @@ fn feed_all(bytes: &[u8]) {
     let _ = parse_gateway_telemetry(bytes);
     let _ = parse_gateway_attributes(bytes);
     let _ = GatewayDevice::parse(bytes);
+    let _ = AttributeRequest::parse(bytes);
+    if let Ok(r) = GatewayAttributeRequest::parse(bytes) {
+        let _ = r.response_payload(&vec![]);
+    }
     let _ = RpcRequest::parse_device(1, bytes);
     if let Ok((_, request)) = RpcRequest::parse_gateway(bytes) {
         let _ = MeterCommand::from_request(&request);
@@ -86,7 +91,40 @@ fn flat_object() -> impl Strategy<Value = (String, Vec<(String, String)>)> {
     )
 }
 
+fn telemetry_value() -> impl Strategy<Value = TelemetryValue> {
+    prop_oneof![
+        any::<bool>().prop_map(TelemetryValue::Bool),
+        any::<i64>().prop_map(TelemetryValue::Long),
+        "-?(0|[1-9][0-9]{0,30})\\.[0-9]{1,20}([eE][+-]?[0-9]{1,3})?"
+            .prop_map(TelemetryValue::Decimal),
+        "[1-9][0-9]{19,40}".prop_map(TelemetryValue::Decimal),
+        any::<String>().prop_map(TelemetryValue::Text),
+        (any::<i64>(), any::<String>())
+            .prop_map(|(n, s)| TelemetryValue::Json(serde_json::json!({ "n": n, "s": [s] }))),
+    ]
+}
+
+fn samples() -> impl Strategy<Value = Vec<TelemetrySample>> {
+    let key = "\\PC{1,8}".prop_filter("reserved", |k| k != "ts" && k != "values");
+    let sample = (
+        prop::option::of(any::<i64>()),
+        prop::collection::btree_map(key, telemetry_value(), 1..6),
+    )
+        .prop_map(|(ts_ms, values)| TelemetrySample {
+            ts_ms,
+            values: values.into_iter().collect(),
+        });
+    prop::collection::vec(sample, 0..5)
+}
+
 proptest! {
+    #[test]
+    fn built_telemetry_parses_back_unchanged(samples in samples()) {
+        let payload = telemetry_payload(&samples);
+        prop_assert_eq!(parse_telemetry(&payload), Ok(samples));
+    }
+
+
     #[test]
     fn topic_format_parse_round_trip(t in topic()) {
         let s = t.as_string();

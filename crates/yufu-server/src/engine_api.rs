@@ -349,6 +349,16 @@ impl ChainPaging {
     fn limit(&self) -> u32 {
         self.limit.unwrap_or(50).clamp(1, 500)
     }
+
+    /// The cursor of the next (older) page: the last row's back-pointer,
+    /// unless this page came back short (the chain ended).
+    fn next_cursor(&self, rows: usize, last_prev: Option<i64>) -> Option<i64> {
+        if u32::try_from(rows).unwrap_or(u32::MAX) < self.limit() {
+            None
+        } else {
+            last_prev
+        }
+    }
 }
 
 #[derive(serde::Serialize, utoipa::ToSchema)]
@@ -400,11 +410,7 @@ pub(crate) async fn get_ledger(
             "cursor does not belong to this account".into(),
         ));
     }
-    let next_cursor = if u32::try_from(rows.len()).unwrap_or(u32::MAX) < q.limit() {
-        None
-    } else {
-        rows.last().and_then(|r| r.prev_no)
-    };
+    let next_cursor = q.next_cursor(rows.len(), rows.last().and_then(|r| r.prev_no));
     Ok(Json(LedgerOut {
         entries: rows.into_iter().map(entry_out).collect(),
         next_cursor,
@@ -469,11 +475,7 @@ pub(crate) async fn get_meter_readings(
             "cursor does not belong to this meter".into(),
         ));
     }
-    let next_cursor = if u32::try_from(rows.len()).unwrap_or(u32::MAX) < q.limit() {
-        None
-    } else {
-        rows.last().and_then(|r| r.prev_seq)
-    };
+    let next_cursor = q.next_cursor(rows.len(), rows.last().and_then(|r| r.prev_seq));
     Ok(Json(MeterReadingsOut {
         readings: rows.into_iter().map(reading_out).collect(),
         next_cursor,

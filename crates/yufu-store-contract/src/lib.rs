@@ -21,6 +21,12 @@ pub struct TestDb {
 }
 
 #[derive(Debug)]
+enum RawPool {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+#[derive(Debug)]
 enum Cleanup {
     Sqlite(tempfile::TempDir),
     Postgres { admin_url: String, schema: String },
@@ -75,15 +81,29 @@ impl TestDb {
         Arc::clone(&self.store)
     }
 
-    /// `SELECT COUNT(*) FROM table` on a connection of its own, for checking
-    /// what a store method left behind where the trait has no query for it.
-    pub async fn count_rows(&self, table: &str) -> i64 {
-        let sql = format!("SELECT COUNT(*) FROM {table}");
+    /// A pool of its own on the test database, beside the store's.
+    async fn raw_pool(&self) -> RawPool {
         match &self.cleanup {
             Cleanup::Sqlite(dir) => {
                 let options =
                     sqlx::sqlite::SqliteConnectOptions::new().filename(dir.path().join("yufu.db"));
-                let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+                RawPool::Sqlite(sqlx::SqlitePool::connect_with(options).await.unwrap())
+            }
+            Cleanup::Postgres { admin_url, schema } => {
+                let options = PgConnectOptions::from_str(admin_url)
+                    .unwrap()
+                    .options([("search_path", schema.as_str())]);
+                RawPool::Postgres(sqlx::PgPool::connect_with(options).await.unwrap())
+            }
+        }
+    }
+
+    /// `SELECT COUNT(*) FROM table` on a connection of its own, for checking
+    /// what a store method left behind where the trait has no query for it.
+    pub async fn count_rows(&self, table: &str) -> i64 {
+        let sql = format!("SELECT COUNT(*) FROM {table}");
+        match self.raw_pool().await {
+            RawPool::Sqlite(pool) => {
                 let n = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
                     .fetch_one(&pool)
                     .await
@@ -91,11 +111,7 @@ impl TestDb {
                 pool.close().await;
                 n
             }
-            Cleanup::Postgres { admin_url, schema } => {
-                let options = PgConnectOptions::from_str(admin_url)
-                    .unwrap()
-                    .options([("search_path", schema.as_str())]);
-                let pool = sqlx::PgPool::connect_with(options).await.unwrap();
+            RawPool::Postgres(pool) => {
                 let n = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
                     .fetch_one(&pool)
                     .await
@@ -106,31 +122,18 @@ impl TestDb {
         }
     }
 
-    /// Runs one SQL statement on a connection of its own (to set up what a
-    /// test needs that no store method does, e.g. a trigger that injects a
-    /// failure).
+    /// Runs SQL (one or more statements) on a connection of its own, to set
+    /// up what a test needs that no store method does, e.g. a trigger that
+    /// injects a failure.
     pub async fn execute(&self, sql: &str) {
-        let sql = sql.to_owned();
-        match &self.cleanup {
-            Cleanup::Sqlite(dir) => {
-                let options =
-                    sqlx::sqlite::SqliteConnectOptions::new().filename(dir.path().join("yufu.db"));
-                let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
-                sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .execute(&pool)
-                    .await
-                    .unwrap();
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        match self.raw_pool().await {
+            RawPool::Sqlite(pool) => {
+                sqlx::raw_sql(sql).execute(&pool).await.unwrap();
                 pool.close().await;
             }
-            Cleanup::Postgres { admin_url, schema } => {
-                let options = PgConnectOptions::from_str(admin_url)
-                    .unwrap()
-                    .options([("search_path", schema.as_str())]);
-                let pool = sqlx::PgPool::connect_with(options).await.unwrap();
-                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                    .execute(&pool)
-                    .await
-                    .unwrap();
+            RawPool::Postgres(pool) => {
+                sqlx::raw_sql(sql).execute(&pool).await.unwrap();
                 pool.close().await;
             }
         }

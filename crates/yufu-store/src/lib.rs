@@ -20,6 +20,8 @@ pub mod sql;
 pub use journal::Journal;
 
 #[doc(hidden)]
+pub use serde as __serde;
+#[doc(hidden)]
 pub use serde_json as __serde_json;
 
 /// Columns that hold personal data (个人信息), as (table, column). The access

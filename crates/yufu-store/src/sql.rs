@@ -96,6 +96,58 @@ macro_rules! impl_sql_store {
                 .transpose()
             }
 
+            /// Reads a nullable JSON TEXT column of one row by id (the
+            /// operator overrides: balance rules, protected windows, sharing).
+            pub(crate) async fn json_column<T: $crate::__serde::de::DeserializeOwned>(
+                pool: &sqlx::Pool<<Row as sqlx::Row>::Database>,
+                table: &'static str,
+                column: &'static str,
+                entity: &'static str,
+                id: &str,
+            ) -> Result<Option<T>, StoreError> {
+                let sql = format!("SELECT {column} FROM {table} WHERE id = $1");
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(id.to_owned())
+                    .fetch_optional(pool)
+                    .await
+                    .map_err(plain)?
+                    .ok_or_else(|| StoreError::not_found(entity, id))?;
+                let text: Option<String> = col(&row, table, column)?;
+                text.map(|t| {
+                    $crate::__serde_json::from_str(&t).map_err(|e| StoreError::Corrupt {
+                        table,
+                        reason: format!("{column}: {e}"),
+                    })
+                })
+                .transpose()
+            }
+
+            /// Writes (or, with `None`, clears) a JSON TEXT column of one row by id.
+            pub(crate) async fn set_json_column<T: $crate::__serde::Serialize>(
+                pool: &sqlx::Pool<<Row as sqlx::Row>::Database>,
+                table: &'static str,
+                column: &'static str,
+                entity: &'static str,
+                id: &str,
+                value: Option<&T>,
+            ) -> Result<(), StoreError> {
+                let text = value
+                    .map($crate::__serde_json::to_string)
+                    .transpose()
+                    .map_err(|e| StoreError::Backend(e.to_string()))?;
+                let sql = format!("UPDATE {table} SET {column} = $2 WHERE id = $1");
+                let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(id.to_owned())
+                    .bind(text)
+                    .execute(pool)
+                    .await
+                    .map_err(plain)?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::not_found(entity, id));
+                }
+                Ok(())
+            }
+
             pub(crate) fn instant(row: &Row, table: &'static str, name: &str) -> Result<jiff::Timestamp, StoreError> {
                 let ms: i64 = col(row, table, name)?;
                 jiff::Timestamp::from_millisecond(ms).map_err(|e| StoreError::Corrupt {
@@ -903,20 +955,7 @@ macro_rules! impl_sql_store {
                 &self,
                 id: $crate::domain::AccountId,
             ) -> $crate::StoreResult<Option<$crate::domain::balance::BalancePolicy>> {
-                let row = sqlx::query("SELECT balance_rules FROM accounts WHERE id = $1")
-                    .bind(id.to_string())
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(__sql_helpers::plain)?
-                    .ok_or_else(|| $crate::StoreError::not_found("account", id))?;
-                let text: Option<String> = __sql_helpers::col(&row, "accounts", "balance_rules")?;
-                text.map(|t| {
-                    $crate::__serde_json::from_str(&t).map_err(|e| $crate::StoreError::Corrupt {
-                        table: "accounts",
-                        reason: format!("balance_rules: {e}"),
-                    })
-                })
-                .transpose()
+                __sql_helpers::json_column(&self.pool, "accounts", "balance_rules", "account", &id.to_string()).await
             }
 
             async fn set_account_rules(
@@ -924,40 +963,14 @@ macro_rules! impl_sql_store {
                 id: $crate::domain::AccountId,
                 rules: Option<&$crate::domain::balance::BalancePolicy>,
             ) -> $crate::StoreResult<()> {
-                let text = rules
-                    .map($crate::__serde_json::to_string)
-                    .transpose()
-                    .map_err(|e| $crate::StoreError::Backend(e.to_string()))?;
-                let done = sqlx::query("UPDATE accounts SET balance_rules = $2 WHERE id = $1")
-                    .bind(id.to_string())
-                    .bind(text)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(__sql_helpers::plain)?;
-                if done.rows_affected() == 0 {
-                    return Err($crate::StoreError::not_found("account", id));
-                }
-                Ok(())
+                __sql_helpers::set_json_column(&self.pool, "accounts", "balance_rules", "account", &id.to_string(), rules).await
             }
 
             async fn meter_sharing(
                 &self,
                 id: $crate::domain::MeterId,
             ) -> $crate::StoreResult<Option<$crate::domain::apportion::SharedGroup>> {
-                let row = sqlx::query("SELECT sharing FROM meters WHERE id = $1")
-                    .bind(id.to_string())
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(__sql_helpers::plain)?
-                    .ok_or_else(|| $crate::StoreError::not_found("meter", id))?;
-                let text: Option<String> = __sql_helpers::col(&row, "meters", "sharing")?;
-                text.map(|t| {
-                    $crate::__serde_json::from_str(&t).map_err(|e| $crate::StoreError::Corrupt {
-                        table: "meters",
-                        reason: format!("sharing: {e}"),
-                    })
-                })
-                .transpose()
+                __sql_helpers::json_column(&self.pool, "meters", "sharing", "meter", &id.to_string()).await
             }
 
             async fn set_meter_sharing(
@@ -981,37 +994,15 @@ macro_rules! impl_sql_store {
                         }
                     }
                 }
-                let text = group
-                    .map($crate::__serde_json::to_string)
-                    .transpose()
-                    .map_err(|e| $crate::StoreError::Backend(e.to_string()))?;
-                sqlx::query("UPDATE meters SET sharing = $2 WHERE id = $1")
-                    .bind(id.to_string())
-                    .bind(text)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(__sql_helpers::plain)?;
-                Ok(())
+                __sql_helpers::set_json_column(&self.pool, "meters", "sharing", "meter", &id.to_string(), group).await
             }
 
             async fn site_windows(
                 &self,
                 id: $crate::domain::SiteId,
             ) -> $crate::StoreResult<$crate::domain::balance::ProtectedWindows> {
-                let row = sqlx::query("SELECT protected_windows FROM sites WHERE id = $1")
-                    .bind(id.to_string())
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(__sql_helpers::plain)?
-                    .ok_or_else(|| $crate::StoreError::not_found("site", id))?;
-                let text: Option<String> = __sql_helpers::col(&row, "sites", "protected_windows")?;
-                match text {
-                    None => Ok(Default::default()),
-                    Some(t) => $crate::__serde_json::from_str(&t).map_err(|e| $crate::StoreError::Corrupt {
-                        table: "sites",
-                        reason: format!("protected_windows: {e}"),
-                    }),
-                }
+                let windows = __sql_helpers::json_column(&self.pool, "sites", "protected_windows", "site", &id.to_string()).await?;
+                Ok(windows.unwrap_or_default())
             }
 
             async fn set_site_windows(
@@ -1019,18 +1010,7 @@ macro_rules! impl_sql_store {
                 id: $crate::domain::SiteId,
                 windows: &$crate::domain::balance::ProtectedWindows,
             ) -> $crate::StoreResult<()> {
-                let text = $crate::__serde_json::to_string(windows)
-                    .map_err(|e| $crate::StoreError::Backend(e.to_string()))?;
-                let done = sqlx::query("UPDATE sites SET protected_windows = $2 WHERE id = $1")
-                    .bind(id.to_string())
-                    .bind(text)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(__sql_helpers::plain)?;
-                if done.rows_affected() == 0 {
-                    return Err($crate::StoreError::not_found("site", id));
-                }
-                Ok(())
+                __sql_helpers::set_json_column(&self.pool, "sites", "protected_windows", "site", &id.to_string(), Some(windows)).await
             }
 
             async fn add_tariff_revision(

@@ -128,8 +128,12 @@ async fn restart_matches(checkpoint_every: u64, checkpoint_midway: bool) {
     let (writer, task) = yufu_writer::start(store.clone(), config(checkpoint_every))
         .await
         .unwrap();
-    if checkpoint_midway {
-        assert!(task.recovered.checkpoint_seq > 0, "{:?}", task.recovered);
+    if checkpoint_midway || checkpoint_every > 0 {
+        assert!(
+            task.recovered.checkpoint_seq > 0,
+            "a checkpoint was taken and used: {:?}",
+            task.recovered
+        );
     }
     assert!(task.recovered.replayed > 0);
     assert_eq!(

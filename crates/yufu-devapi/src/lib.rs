@@ -3,6 +3,7 @@
 mod attributes;
 mod error;
 mod gateway;
+mod meter;
 mod raw;
 mod rpc;
 mod telemetry;
@@ -12,6 +13,7 @@ mod write;
 pub use attributes::{AttributeRequest, GatewayAttributeRequest, attributes_response_payload};
 pub use error::{PayloadError, TopicError};
 pub use gateway::{GatewayDevice, parse_gateway_attributes, parse_gateway_telemetry};
+pub use meter::{DeviceEvent, MeterReport, ReportError, meter_report};
 pub use rpc::{
     CommandReply, MeterCommand, RpcRequest, RpcResponse, SET_RELAY, SET_VALVE, SwitchState,
 };

@@ -82,6 +82,11 @@ impl CommandKind {
             CommandKind::ValveOpen
         }
     }
+
+    /// Whether it gives supply back (relay close, valve open).
+    pub fn is_restore(self) -> bool {
+        matches!(self, CommandKind::Close | CommandKind::ValveOpen)
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]

@@ -30,6 +30,10 @@ pub enum CommandRefused {
     AlreadyPending(CommandKind),
     #[error("the opposite command is already on its way to the meter; wait for its answer")]
     OppositeInFlight,
+    #[error("the valve is held shut for safety ({0}); release the safety hold first")]
+    SafetyHold(String),
+    #[error("a {0} meter has no valve to shut")]
+    NoValve(Utility),
 }
 
 impl Engine {
@@ -61,6 +65,9 @@ impl Engine {
                 kind,
             });
         }
+        if let Some(why) = slot.safety_hold.as_deref().filter(|_| kind.is_restore()) {
+            return Err(CommandRefused::SafetyHold(why.to_owned()));
+        }
         slot.commands.retain(|c| c.state.is_pending());
         let superseded = match admit(&slot.commands, kind) {
             Admission::AlreadyPending(_) => return Err(CommandRefused::AlreadyPending(kind)),
@@ -81,6 +88,80 @@ impl Engine {
             command,
             superseded,
         })
+    }
+
+    /// Shuts a water or gas meter's valve for safety (a gas leak reported by
+    /// the meter): the valve closes whatever the balance, and stays closed —
+    /// recharges do not reopen it — until [`Engine::release_safety`]. A
+    /// pending valve-open is superseded; one already on its way is followed
+    /// by the close. Returns the command queued, if a new one was needed.
+    pub fn safety_shutoff(
+        &mut self,
+        meter: MeterId,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<Option<QueuedCommand>, CommandRefused> {
+        let slot = self
+            .meters
+            .get_mut(&meter)
+            .ok_or(CommandRefused::UnknownMeter(meter))?;
+        if slot.utility == Utility::Electricity {
+            return Err(CommandRefused::NoValve(slot.utility));
+        }
+        slot.safety_hold = Some(reason.into());
+        slot.commands.retain(|c| c.state.is_pending());
+        let kind = CommandKind::ValveClose;
+        let superseded = match admit(&slot.commands, kind) {
+            Admission::AlreadyPending(_) => return Ok(None),
+            Admission::Queue => None,
+            Admission::Supersede(i) => {
+                let old = slot.commands[i].kind;
+                // In flight: it cannot be withdrawn; queue the close behind it.
+                slot.commands[i].supersede(now, kind).ok().map(|()| old)
+            }
+        };
+        let command = Command::queue(kind, now, reason);
+        slot.commands.push(command.clone());
+        self.with_commands.insert(meter);
+        Ok(Some(QueuedCommand {
+            meter,
+            command,
+            superseded,
+        }))
+    }
+
+    /// Lifts a safety hold. The valve reopens only if the account's supply
+    /// is on (in credit); otherwise it stays shut like any cut-off meter.
+    pub fn release_safety(
+        &mut self,
+        meter: MeterId,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<Option<QueuedCommand>, CommandRefused> {
+        let slot = self
+            .meters
+            .get_mut(&meter)
+            .ok_or(CommandRefused::UnknownMeter(meter))?;
+        if slot.safety_hold.take().is_none() {
+            return Ok(None);
+        }
+        let account = slot.account;
+        let on = matches!(self.supply(account), Some(yufu_domain::balance::Supply::On));
+        if !on {
+            return Ok(None);
+        }
+        match self.queue_command(meter, CommandKind::ValveOpen, reason, now) {
+            Ok(q) => Ok(Some(q)),
+            Err(CommandRefused::AlreadyPending(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Why a meter's valve is held shut for safety, if it is.
+    pub fn safety_hold(&self, meter: MeterId) -> Option<&str> {
+        self.meters
+            .get(&meter)
+            .and_then(|m| m.safety_hold.as_deref())
     }
 
     /// Commands whose time has come to be sent, as (meter, kind).

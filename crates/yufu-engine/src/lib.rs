@@ -208,6 +208,9 @@ struct MeterSlot {
     /// An opaque bookmark kept for the durable layer (the journal position
     /// of the meter's newest stored reading); 0 for none.
     mark: i64,
+    /// Set by a safety shut-off (a gas leak): the valve stays closed whatever
+    /// the balance until staff release it. Boxed away: almost always `None`.
+    safety_hold: Option<Box<str>>,
 }
 
 struct AccountSlot {
@@ -357,6 +360,7 @@ impl Engine {
                 fixed_charges_from: m.fixed_charges_from,
                 shared: m.shared,
                 mark: 0,
+                safety_hold: None,
             }),
         );
         Ok(())
@@ -817,6 +821,11 @@ impl Engine {
                 continue;
             };
             let kind = kind_for(meter.utility);
+            // A valve shut for safety is not reopened by a recharge: only
+            // staff, after the leak is dealt with, release it.
+            if meter.safety_hold.is_some() && kind.is_restore() {
+                continue;
+            }
             // Finished commands need not be kept for admission.
             meter.commands.retain(|c| c.state.is_pending());
             let superseded = match admit(&meter.commands, kind) {

@@ -46,6 +46,9 @@ pub struct MeterSnapshot {
     pub shared: Option<SharedGroup>,
     #[serde(default)]
     pub mark: i64,
+    /// Why the valve is held shut for safety (absent in older checkpoints).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub safety_hold: Option<String>,
 }
 
 /// One item of a snapshot. Items come in an order restore relies on:
@@ -110,6 +113,7 @@ impl Engine {
                     fixed_charges_from: m.fixed_charges_from,
                     shared: m.shared.clone(),
                     mark: m.mark,
+                    safety_hold: m.safety_hold.as_deref().map(str::to_owned),
                 }));
             }
             items
@@ -172,6 +176,7 @@ impl Engine {
                         fixed_charges_from: m.fixed_charges_from,
                         shared: m.shared,
                         mark: m.mark,
+                        safety_hold: m.safety_hold.map(String::into_boxed_str),
                     }),
                 );
             }

@@ -535,3 +535,69 @@ proptest! {
         prop_assert_eq!(noisy.engine.billing_state(noisy.meter), clean.engine.billing_state(clean.meter));
     }
 }
+
+/// A gas leak shuts the valve in credit, a recharge after a cut-off does
+/// not reopen it, and only releasing the hold (in credit) does.
+#[test]
+fn a_gas_leak_holds_the_valve_shut_until_released() {
+    let mut f = Fixture::new(ProtectedWindows::default());
+    f.recharge("2026-07-01T00:00+08:00", 10_000, "pay-1");
+    let now = at("2026-07-02T08:00+08:00");
+    let q = f
+        .engine
+        .safety_shutoff(f.gas, "gas_leak", now)
+        .unwrap()
+        .expect("a valve close is queued");
+    assert_eq!(q.command.kind, CommandKind::ValveClose);
+    assert_eq!(f.engine.safety_hold(f.gas), Some("gas_leak"));
+    // A second report of the same leak queues nothing more.
+    assert!(
+        f.engine
+            .safety_shutoff(f.gas, "gas_leak", now)
+            .unwrap()
+            .is_none()
+    );
+    // Electricity has no valve.
+    assert!(matches!(
+        f.engine.safety_shutoff(f.meter, "gas_leak", now),
+        Err(CommandRefused::NoValve(Utility::Electricity))
+    ));
+    // An operator cannot reopen it while held.
+    assert!(matches!(
+        f.engine
+            .queue_command(f.gas, CommandKind::ValveOpen, "operator", now),
+        Err(CommandRefused::SafetyHold(_))
+    ));
+    // Credit runs out and comes back: the electricity meter reconnects,
+    // the held gas valve does not.
+    f.read("2026-07-01T00:00+08:00", 0);
+    f.read("2026-07-20T00:00+08:00", 200_000);
+    assert_eq!(f.engine.supply(f.account), Some(Supply::Off));
+    let r = f.recharge("2026-07-21T09:00+08:00", 50_000, "pay-2");
+    let kinds: Vec<(MeterId, CommandKind)> = r
+        .outcome
+        .commands
+        .iter()
+        .map(|c| (c.meter, c.command.kind))
+        .collect();
+    assert!(kinds.contains(&(f.meter, CommandKind::Close)));
+    assert!(!kinds.iter().any(|(m, _)| *m == f.gas), "{kinds:?}");
+    // The hold survives a snapshot and restore.
+    let items: Vec<SnapshotItem> = f.engine.snapshot_iter().collect();
+    let mut restored = Engine::new(RetryPolicy::default());
+    restored.add_tariff(parse_tariff("res", RESIDENTIAL).unwrap());
+    restored.add_tariff(parse_tariff("gas", GAS).unwrap());
+    for item in items {
+        restored.restore(item).unwrap();
+    }
+    assert_eq!(restored.safety_hold(f.gas), Some("gas_leak"));
+    // Released in credit: the valve reopens.
+    let q = f
+        .engine
+        .release_safety(f.gas, "leak repaired", at("2026-07-21T10:00+08:00"))
+        .unwrap()
+        .expect("reopened");
+    assert_eq!(q.command.kind, CommandKind::ValveOpen);
+    assert_eq!(f.engine.safety_hold(f.gas), None);
+    f.check_ledger();
+}

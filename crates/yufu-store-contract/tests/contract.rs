@@ -59,6 +59,7 @@ contract!(
     large_append_is_split_into_statements,
     balance_rules_and_protected_windows_round_trip,
     meter_sharing_round_trips_within_the_organisation,
+    device_tokens_resolve_until_revoked,
 );
 
 fn name(s: &str) -> Name {
@@ -977,6 +978,7 @@ async fn journal_batch_round_trips(db: &TestDb) {
             alarm(m2, "offline", 2),
             alarm(m1, "reverse", 3),
         ],
+        alarm_clears: vec![],
     };
     journal.append(&first).await.unwrap();
     journal.append(&JournalBatch::default()).await.unwrap();
@@ -1106,18 +1108,87 @@ async fn journal_batch_round_trips(db: &TestDb) {
     );
     assert_eq!(journal.command_transitions(3).await.unwrap(), vec![]);
 
+    let rows = |v: Vec<yufu_store::journal::AlarmView>| {
+        v.into_iter()
+            .map(|a| {
+                assert_eq!(a.cleared_at_ms, None);
+                alarm(a.meter_id, &a.kind, a.raised_at_ms)
+            })
+            .collect::<Vec<_>>()
+    };
     assert_eq!(
-        journal.meter_alarms(m1, 10).await.unwrap(),
+        rows(journal.meter_alarms(m1, 10).await.unwrap()),
         vec![alarm(m1, "reverse", 3), alarm(m1, "tamper", 1)]
     );
     assert_eq!(
-        journal.meter_alarms(m1, 1).await.unwrap(),
+        rows(journal.meter_alarms(m1, 1).await.unwrap()),
         vec![alarm(m1, "reverse", 3)]
     );
     assert_eq!(
-        journal.meter_alarms(m2, 10).await.unwrap(),
+        rows(journal.meter_alarms(m2, 10).await.unwrap()),
         vec![alarm(m2, "offline", 2)]
     );
+    // Clearing closes only the open alarms of that meter and kind, and the
+    // fleet-wide list filters and pages.
+    journal
+        .append(&JournalBatch {
+            alarms: vec![alarm(m2, "offline", 40)],
+            alarm_clears: vec![yufu_store::journal::AlarmClear {
+                meter_id: m2,
+                kind: "offline".into(),
+                cleared_at_ms: 41,
+            }],
+            ..JournalBatch::default()
+        })
+        .await
+        .unwrap();
+    let m2_alarms = journal.meter_alarms(m2, 10).await.unwrap();
+    assert_eq!(m2_alarms.len(), 2);
+    assert!(m2_alarms.iter().all(|a| a.cleared_at_ms == Some(41)));
+    assert_eq!(
+        journal.meter_alarms(m1, 10).await.unwrap()[0].cleared_at_ms,
+        None
+    );
+    use yufu_store::journal::AlarmFilter;
+    let all = journal
+        .list_alarms(&AlarmFilter {
+            limit: 10,
+            ..AlarmFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 4);
+    assert!(all.windows(2).all(|w| w[0].id > w[1].id), "newest first");
+    let open = journal
+        .list_alarms(&AlarmFilter {
+            open_only: true,
+            limit: 10,
+            ..AlarmFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        open.iter().map(|a| a.meter_id).collect::<Vec<_>>(),
+        vec![m1, m1]
+    );
+    let tamper = journal
+        .list_alarms(&AlarmFilter {
+            kind: Some("tamper".into()),
+            limit: 10,
+            ..AlarmFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(tamper.len(), 1);
+    let page2 = journal
+        .list_alarms(&AlarmFilter {
+            before_id: Some(all[1].id),
+            limit: 10,
+            ..AlarmFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page2, all[2..].to_vec());
 
     let mut totals = journal.ledger_totals().await.unwrap();
     totals.sort_by_key(|t| t.account_id);
@@ -1378,4 +1449,76 @@ async fn meter_sharing_round_trips_within_the_organisation(db: &TestDb) {
     );
     store.set_meter_sharing(m.id, None).await.unwrap();
     assert_eq!(store.meter_sharing(m.id).await.unwrap(), None);
+}
+
+async fn device_tokens_resolve_until_revoked(db: &TestDb) {
+    let store = db.store();
+    let o = org(store, "Tokens").await;
+    let other = org(store, "Other").await;
+    let meter = store
+        .create_meter(&new_meter(o.id, "E-TOK-1", Utility::Electricity))
+        .await
+        .unwrap();
+    let token = |hash: &str, meter: Option<MeterId>, org: OrganisationId| yufu_store::DeviceToken {
+        token_hash: hash.into(),
+        organisation_id: org,
+        meter_id: meter,
+        name: "E-TOK-1".into(),
+        created_at_ms: 5,
+    };
+    store
+        .add_device_token(&token("aa11", Some(meter.id), o.id))
+        .await
+        .unwrap();
+    store
+        .add_device_token(&token("bb22", None, o.id))
+        .await
+        .unwrap();
+    // A token cannot speak for another organisation's meter, and a hash is unique.
+    assert!(matches!(
+        store
+            .add_device_token(&token("cc33", Some(meter.id), other.id))
+            .await,
+        Err(StoreError::Reference(_))
+    ));
+    assert!(
+        store
+            .add_device_token(&token("aa11", None, o.id))
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        store.find_device_token("aa11").await.unwrap(),
+        Some(token("aa11", Some(meter.id), o.id))
+    );
+    assert_eq!(
+        store
+            .find_device_token("bb22")
+            .await
+            .unwrap()
+            .unwrap()
+            .meter_id,
+        None
+    );
+    assert_eq!(store.find_device_token("zz").await.unwrap(), None);
+    assert_eq!(store.revoke_device_tokens(meter.id, 9).await.unwrap(), 1);
+    assert_eq!(store.revoke_device_tokens(meter.id, 10).await.unwrap(), 0);
+    assert_eq!(store.find_device_token("aa11").await.unwrap(), None);
+    // Meters are found by communication address across organisations.
+    store
+        .create_meter(&new_meter(other.id, "E-TOK-2", Utility::Electricity))
+        .await
+        .unwrap();
+    let found = store
+        .find_meters_by_comm_address("000000000001")
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 2);
+    assert!(
+        store
+            .find_meters_by_comm_address("999999999999")
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -139,6 +139,37 @@ pub struct AlarmRow {
     pub raised_at_ms: i64,
 }
 
+/// An alarm as stored, with its identity and whether it is still open.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct AlarmView {
+    pub id: i64,
+    pub meter_id: MeterId,
+    pub kind: String,
+    pub detail: String,
+    pub raised_at_ms: i64,
+    pub cleared_at_ms: Option<i64>,
+}
+
+/// Closes a meter's open alarms of one kind (the condition went away, e.g.
+/// a silent meter reported again).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct AlarmClear {
+    pub meter_id: MeterId,
+    pub kind: String,
+    pub cleared_at_ms: i64,
+}
+
+/// Which alarms [`Journal::list_alarms`] returns.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct AlarmFilter {
+    pub kind: Option<String>,
+    /// Only alarms not cleared yet.
+    pub open_only: bool,
+    /// Alarms with an id below this (paging, newest first).
+    pub before_id: Option<i64>,
+    pub limit: u32,
+}
+
 /// Everything one group commit appends, in one transaction.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
 pub struct JournalBatch {
@@ -151,6 +182,8 @@ pub struct JournalBatch {
     pub transitions: Vec<TransitionRow>,
     pub outbox: Vec<OutboxRow>,
     pub alarms: Vec<AlarmRow>,
+    /// Applied after `alarms`, so a batch may raise and clear the same kind.
+    pub alarm_clears: Vec<AlarmClear>,
 }
 
 impl JournalBatch {
@@ -163,6 +196,7 @@ impl JournalBatch {
             && self.transitions.is_empty()
             && self.outbox.is_empty()
             && self.alarms.is_empty()
+            && self.alarm_clears.is_empty()
     }
 }
 
@@ -298,7 +332,9 @@ pub trait Journal: Send + Sync + std::fmt::Debug + 'static {
     /// A command's transitions, oldest first.
     async fn command_transitions(&self, command_no: i64) -> StoreResult<Vec<TransitionRow>>;
     /// A meter's alarms, newest first.
-    async fn meter_alarms(&self, meter: MeterId, limit: u32) -> StoreResult<Vec<AlarmRow>>;
+    async fn meter_alarms(&self, meter: MeterId, limit: u32) -> StoreResult<Vec<AlarmView>>;
+    /// Alarms of every meter, newest first.
+    async fn list_alarms(&self, filter: &AlarmFilter) -> StoreResult<Vec<AlarmView>>;
 
     /// Every account's entries summed (the ledger invariant check).
     async fn ledger_totals(&self) -> StoreResult<Vec<LedgerTotal>>;

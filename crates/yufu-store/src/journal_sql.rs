@@ -214,14 +214,17 @@ macro_rules! impl_sql_journal {
                 })
             }
 
-            pub(crate) const ALARM: &str = "meter_id, kind, detail, raised_at_ms";
-            pub(crate) fn alarm(r: &Row) -> Result<AlarmRow, StoreError> {
+            pub(crate) const ALARM: &str =
+                "id, meter_id, kind, detail, raised_at_ms, cleared_at_ms";
+            pub(crate) fn alarm(r: &Row) -> Result<$crate::journal::AlarmView, StoreError> {
                 const T: &str = "alarms";
-                Ok(AlarmRow {
+                Ok($crate::journal::AlarmView {
+                    id: col(r, T, "id")?,
                     meter_id: parsed(r, T, "meter_id")?,
                     kind: col(r, T, "kind")?,
                     detail: col(r, T, "detail")?,
                     raised_at_ms: col(r, T, "raised_at_ms")?,
+                    cleared_at_ms: col(r, T, "cleared_at_ms")?,
                 })
             }
 
@@ -362,6 +365,20 @@ macro_rules! impl_sql_journal {
                         },
                     )
                     .await?;
+                }
+                for c in &batch.alarm_clears {
+                    // Rare (a meter coming back): one statement each, on the
+                    // (meter_id, id) index.
+                    sqlx::query(
+                        "UPDATE alarms SET cleared_at_ms = $1 \
+                         WHERE meter_id = $2 AND kind = $3 AND cleared_at_ms IS NULL",
+                    )
+                    .bind(c.cleared_at_ms)
+                    .bind(c.meter_id.to_string())
+                    .bind(c.kind.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(plain)?;
                 }
                 tx.commit().await.map_err(plain)
             }
@@ -680,13 +697,37 @@ macro_rules! impl_sql_journal {
                 &self,
                 meter: $crate::domain::MeterId,
                 limit: u32,
-            ) -> $crate::StoreResult<Vec<$crate::journal::AlarmRow>> {
+            ) -> $crate::StoreResult<Vec<$crate::journal::AlarmView>> {
                 use __journal_helpers::{plain, ALARM};
                 let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
                     "SELECT {ALARM} FROM alarms WHERE meter_id = $1 ORDER BY id DESC LIMIT $2"
                 )))
                 .bind(meter.to_string())
                 .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(plain)?;
+                rows.iter().map(__journal_helpers::alarm).collect()
+            }
+
+            async fn list_alarms(
+                &self,
+                filter: &$crate::journal::AlarmFilter,
+            ) -> $crate::StoreResult<Vec<$crate::journal::AlarmView>> {
+                use __journal_helpers::{plain, ALARM};
+                // Newest first by the primary key; the filters are optional
+                // binds so the statement text stays fixed.
+                let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT {ALARM} FROM alarms \
+                     WHERE ($1 IS NULL OR kind = $1) \
+                       AND ($2 = 0 OR cleared_at_ms IS NULL) \
+                       AND ($3 IS NULL OR id < $3) \
+                     ORDER BY id DESC LIMIT $4"
+                )))
+                .bind(filter.kind.clone())
+                .bind(i64::from(filter.open_only))
+                .bind(filter.before_id)
+                .bind(i64::from(filter.limit))
                 .fetch_all(&self.pool)
                 .await
                 .map_err(plain)?;

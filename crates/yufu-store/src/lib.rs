@@ -177,6 +177,19 @@ impl FleetCounts {
 /// Everything Yufu keeps. Implemented by `yufu-store-sqlite` and
 /// `yufu-store-postgres`; both must pass `yufu-store-contract`.
 ///
+/// An MQTT access token as stored: only its SHA-256 (hex) is kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceToken {
+    pub token_hash: String,
+    pub organisation_id: OrganisationId,
+    /// The meter it speaks for; `None` for a gateway (concentrator) token,
+    /// whose devices are named by meter serial in the gateway API.
+    pub meter_id: Option<MeterId>,
+    /// The meter serial or the gateway's name, for people.
+    pub name: String,
+    pub created_at_ms: i64,
+}
+
 /// Every method is one transaction: it commits entirely or not at all.
 #[async_trait]
 pub trait Store: Send + Sync + fmt::Debug + 'static {
@@ -193,6 +206,15 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     async fn migrate(&self) -> StoreResult<MigrationReport>;
 
     async fn close(&self);
+
+    // --- device access tokens (MQTT) ----------------------------------------
+
+    /// Stores an issued token's hash (the token itself is never stored).
+    async fn add_device_token(&self, new: &DeviceToken) -> StoreResult<()>;
+    /// The live (not revoked) token with this hash.
+    async fn find_device_token(&self, token_hash: &str) -> StoreResult<Option<DeviceToken>>;
+    /// Revokes every live token of a meter; returns how many.
+    async fn revoke_device_tokens(&self, meter: MeterId, at_ms: i64) -> StoreResult<u64>;
 
     // --- organisation → site → building → unit -------------------------------
 
@@ -242,6 +264,9 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         org: OrganisationId,
         serial: &MeterSerial,
     ) -> StoreResult<Option<Meter>>;
+    /// Meters with this communication address (DL/T 645 / CJ/T 188
+    /// identification), in every organisation.
+    async fn find_meters_by_comm_address(&self, address: &str) -> StoreResult<Vec<Meter>>;
     async fn list_meters(
         &self,
         org: OrganisationId,

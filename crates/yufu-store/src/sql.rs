@@ -818,6 +818,87 @@ macro_rules! impl_sql_store {
                 row.as_ref().map(__sql_rows::meter).transpose()
             }
 
+            async fn find_meters_by_comm_address(
+                &self,
+                address: &str,
+            ) -> $crate::StoreResult<Vec<$crate::domain::Meter>> {
+                let sql = format!(
+                    "SELECT {} FROM meters WHERE comm_address = $1 ORDER BY id",
+                    __sql_rows::METER
+                );
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(address)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(__sql_helpers::plain)?;
+                rows.iter().map(__sql_rows::meter).collect()
+            }
+
+            async fn add_device_token(&self, new: &$crate::DeviceToken) -> $crate::StoreResult<()> {
+                if let Some(meter) = new.meter_id {
+                    let m = self.get_meter(meter).await?;
+                    if m.organisation_id != new.organisation_id {
+                        return Err($crate::StoreError::Reference(format!(
+                            "meter {meter} belongs to another organisation"
+                        )));
+                    }
+                }
+                sqlx::query(
+                    "INSERT INTO device_tokens \
+                     (token_hash, organisation_id, meter_id, name, created_at_ms) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(new.token_hash.as_str())
+                .bind(new.organisation_id.to_string())
+                .bind(new.meter_id.map(|m| m.to_string()))
+                .bind(new.name.as_str())
+                .bind(new.created_at_ms)
+                .execute(&self.pool)
+                .await
+                .map_err(__sql_helpers::plain)?;
+                Ok(())
+            }
+
+            async fn find_device_token(
+                &self,
+                token_hash: &str,
+            ) -> $crate::StoreResult<Option<$crate::DeviceToken>> {
+                const T: &str = "device_tokens";
+                let row = sqlx::query(
+                    "SELECT token_hash, organisation_id, meter_id, name, created_at_ms \
+                     FROM device_tokens WHERE token_hash = $1 AND revoked_at_ms IS NULL",
+                )
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(__sql_helpers::plain)?;
+                let Some(r) = row else { return Ok(None) };
+                Ok(Some($crate::DeviceToken {
+                    token_hash: __sql_helpers::col(&r, T, "token_hash")?,
+                    organisation_id: __sql_helpers::parsed(&r, T, "organisation_id")?,
+                    meter_id: __sql_helpers::parsed_opt(&r, T, "meter_id")?,
+                    name: __sql_helpers::col(&r, T, "name")?,
+                    created_at_ms: __sql_helpers::col(&r, T, "created_at_ms")?,
+                }))
+            }
+
+            async fn revoke_device_tokens(
+                &self,
+                meter: $crate::domain::MeterId,
+                at_ms: i64,
+            ) -> $crate::StoreResult<u64> {
+                let done = sqlx::query(
+                    "UPDATE device_tokens SET revoked_at_ms = $1 \
+                     WHERE meter_id = $2 AND revoked_at_ms IS NULL",
+                )
+                .bind(at_ms)
+                .bind(meter.to_string())
+                .execute(&self.pool)
+                .await
+                .map_err(__sql_helpers::plain)?;
+                Ok(done.rows_affected())
+            }
+
             async fn list_meters(
                 &self,
                 org: $crate::domain::OrganisationId,

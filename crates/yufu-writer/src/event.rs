@@ -104,6 +104,18 @@ pub enum CommandEvent {
         kind: CommandKind,
         reason: String,
     },
+    /// A meter reported a hazard (a gas leak): close its valve whatever the
+    /// balance and hold it shut.
+    Safety {
+        meter: MeterId,
+        reason: String,
+    },
+    /// Staff dealt with the hazard: lift the hold (the valve reopens if the
+    /// account is in credit).
+    ReleaseSafety {
+        meter: MeterId,
+        reason: String,
+    },
 }
 
 /// The scheduler's periodic work: fixed charges and deferred cut-offs.

@@ -132,6 +132,8 @@ pub struct MeterView {
     pub tariff: Option<String>,
     pub readings_head: Option<i64>,
     pub pending: Vec<Command>,
+    /// Why the valve is held shut for safety, if it is.
+    pub safety_hold: Option<String>,
 }
 
 impl Request {
@@ -181,6 +183,11 @@ enum Request {
     },
     Checkpoint {
         reply: oneshot::Sender<Result<(), WriterError>>,
+    },
+    Alarms {
+        raise: Vec<yufu_store::journal::AlarmRow>,
+        clear: Vec<yufu_store::journal::AlarmClear>,
+        reply: oneshot::Sender<Result<(), String>>,
     },
 }
 
@@ -251,6 +258,40 @@ impl Writer {
         self.ask(|reply| Request::Operator { event, reply })
             .await?
             .map_err(WriterError::Invalid)
+    }
+
+    /// Shuts a meter's valve for safety and holds it shut (see
+    /// [`yufu_engine::Engine::safety_shutoff`]); journaled.
+    pub async fn safety_shutoff(&self, meter: MeterId, reason: String) -> Result<(), WriterError> {
+        let event = CommandEvent::Safety { meter, reason };
+        self.ask(|reply| Request::Operator { event, reply })
+            .await?
+            .map_err(WriterError::Invalid)
+    }
+
+    /// Lifts a safety hold; the valve reopens if the account is in credit.
+    pub async fn release_safety(&self, meter: MeterId, reason: String) -> Result<(), WriterError> {
+        let event = CommandEvent::ReleaseSafety { meter, reason };
+        self.ask(|reply| Request::Operator { event, reply })
+            .await?
+            .map_err(WriterError::Invalid)
+    }
+
+    /// Stores alarms raised and clears open ones, in the next group commit
+    /// (the writer is the only writer of the alarm table's inserts, so they
+    /// batch with everything else).
+    pub async fn alarms(
+        &self,
+        raise: Vec<yufu_store::journal::AlarmRow>,
+        clear: Vec<yufu_store::journal::AlarmClear>,
+    ) -> Result<(), WriterError> {
+        self.ask(|reply| Request::Alarms {
+            raise,
+            clear,
+            reply,
+        })
+        .await?
+        .map_err(WriterError::Invalid)
     }
 
     /// Runs the scheduler's work now (fixed charges, deferred cut-offs).
@@ -810,6 +851,15 @@ impl Run {
                     answers.push(Answer::Due(reply, (due, next)));
                 }
                 Request::Checkpoint { reply } => checkpoint_replies.push(reply),
+                Request::Alarms {
+                    raise,
+                    clear,
+                    reply,
+                } => {
+                    batch.alarms.extend(raise);
+                    batch.alarm_clears.extend(clear);
+                    answers.push(Answer::Config(reply, Ok(())));
+                }
             }
         }
     }
@@ -939,5 +989,6 @@ fn meter_view(state: &State, id: MeterId) -> Option<MeterView> {
         tariff: state.engine.meter_tariff(id).map(str::to_owned),
         readings_head: head,
         pending: state.engine.pending_commands(id),
+        safety_hold: state.engine.safety_hold(id).map(str::to_owned),
     })
 }

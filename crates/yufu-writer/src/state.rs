@@ -314,7 +314,9 @@ impl State {
                 .into_iter()
                 .collect(),
             CommandEvent::Expire => self.engine.expire_commands(now),
-            CommandEvent::Queue { .. } => {
+            CommandEvent::Queue { .. }
+            | CommandEvent::Safety { .. }
+            | CommandEvent::ReleaseSafety { .. } => {
                 return self.operator_command(event, now, replayed, batch).is_ok();
             }
         };
@@ -350,18 +352,23 @@ impl State {
         replayed: Option<i64>,
         batch: &mut JournalBatch,
     ) -> Result<(), String> {
-        let CommandEvent::Queue {
-            meter,
-            kind,
-            reason,
-        } = event
-        else {
-            return Err("not an operator command".into());
+        let queued = match event {
+            CommandEvent::Queue {
+                meter,
+                kind,
+                reason,
+            } => Some(self.engine.queue_command(*meter, *kind, reason, now)),
+            CommandEvent::Safety { meter, reason } => {
+                self.engine.safety_shutoff(*meter, reason, now).transpose()
+            }
+            CommandEvent::ReleaseSafety { meter, reason } => {
+                self.engine.release_safety(*meter, reason, now).transpose()
+            }
+            _ => return Err("not an operator command".into()),
         };
-        let queued = self
-            .engine
-            .queue_command(*meter, *kind, reason, now)
-            .map_err(|e| e.to_string())?;
+        // Safety changes are journaled even when no command was needed:
+        // the hold itself is state a replay must rebuild.
+        let queued = queued.transpose().map_err(|e| e.to_string())?;
         let seq = self.take_seq(replayed);
         batch.events.push(EventRow {
             seq,
@@ -371,7 +378,7 @@ impl State {
         });
         self.outcome(
             Outcome {
-                commands: vec![queued],
+                commands: queued.into_iter().collect(),
                 ..Outcome::default()
             },
             seq,

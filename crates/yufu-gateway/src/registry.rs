@@ -138,6 +138,12 @@ impl Registry {
         Arc::clone(&info)
     }
 
+    /// Puts a token's identity in the cache without the store (benchmarks
+    /// and tests that build fleets in the engine alone).
+    pub fn preload(&self, token: &str, identity: Identity) {
+        self.write().tokens.insert(hash_token(token), identity);
+    }
+
     /// The identity behind an access token; `None` for an unknown or
     /// revoked token. Revocation takes effect at the next connection of a
     /// process that has not cached the token yet, or after a restart.

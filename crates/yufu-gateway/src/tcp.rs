@@ -270,7 +270,7 @@ async fn session(
                 tx: tx.clone(),
             },
         );
-        tracing::info!(meter = %m.info.serial, address = %m.info.address, "meter connected over TCP");
+        tracing::debug!(meter = %m.info.serial, address = %m.info.address, "meter connected over TCP");
     }
     let mut tick = tokio::time::interval(gw.config.interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -35,11 +35,13 @@ impl From<WriterError> for WebError {
     }
 }
 
-fn parse<T: std::str::FromStr<Err = yufu_domain::DomainError>>(s: &str) -> Result<T, WebError> {
+pub(crate) fn parse<T: std::str::FromStr<Err = yufu_domain::DomainError>>(
+    s: &str,
+) -> Result<T, WebError> {
     s.parse().map_err(WebError::from)
 }
 
-fn ms_to_ts(v: i64) -> String {
+pub(crate) fn ms_to_ts(v: i64) -> String {
     Timestamp::from_millisecond(v).map_or_else(|_| v.to_string(), |t| t.to_string())
 }
 
@@ -592,45 +594,6 @@ pub(crate) async fn post_meter_command(
     Ok((StatusCode::ACCEPTED, Json(out)))
 }
 
-#[derive(serde::Serialize, utoipa::ToSchema)]
-pub(crate) struct AlarmOut {
-    /// e.g. `negative_delta`, `conflict`, `implausible_jump`, `command_failed`.
-    kind: String,
-    detail: String,
-    raised_at: String,
-}
-
-#[derive(serde::Serialize, utoipa::ToSchema)]
-pub(crate) struct AlarmsOut {
-    /// Newest first.
-    alarms: Vec<AlarmOut>,
-}
-
-/// A meter's alarms (newest first, at most 50): readings held back or
-/// refused for a reason staff should see, commands that failed.
-#[utoipa::path(get, path = "/api/v1/meters/{id}/alarms", tag = "engine",
-    responses((status = 200, body = AlarmsOut), (status = 404, body = ErrorBody)))]
-pub(crate) async fn get_meter_alarms(
-    State(s): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<AlarmsOut>, WebError> {
-    let meter: MeterId = parse(&id)?;
-    let rows = s.store.journal().meter_alarms(meter, 50).await?;
-    if rows.is_empty() {
-        s.store.get_meter(meter).await?;
-    }
-    Ok(Json(AlarmsOut {
-        alarms: rows
-            .into_iter()
-            .map(|a| AlarmOut {
-                kind: a.kind,
-                detail: a.detail,
-                raised_at: ms_to_ts(a.raised_at_ms),
-            })
-            .collect(),
-    }))
-}
-
 // --- public-area (公摊) meters ------------------------------------------------
 
 #[derive(serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -930,7 +893,6 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_ledger))
         .routes(routes!(get_meter_readings))
         .routes(routes!(get_meter_commands, post_meter_command))
-        .routes(routes!(get_meter_alarms))
         .routes(routes!(get_sharing, put_sharing, delete_sharing))
         .routes(routes!(
             get_balance_rules,

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod api;
+mod device_api;
 mod engine_api;
 mod error;
 mod landing;
@@ -30,6 +31,9 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// The prepaid engine's writer (readings, recharges, balances).
     pub writer: yufu_writer::Writer,
+    /// Meter connectivity (presence, live links); `None` when the server
+    /// runs without device transports (tests of the HTTP API alone).
+    pub gateway: Option<yufu_gateway::Gateway>,
     pub version: &'static str,
 }
 
@@ -58,7 +62,10 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(utoipa_axum::routes!(routes::metrics))
         .routes(utoipa_axum::routes!(routes::version))
         .split_for_parts();
-    let (data, data_doc) = api::routes().merge(engine_api::routes()).split_for_parts();
+    let (data, data_doc) = api::routes()
+        .merge(engine_api::routes())
+        .merge(device_api::routes())
+        .split_for_parts();
     doc.merge(data_doc);
     let data = data.route_layer(axum::middleware::from_fn(api::local_only));
     (ops.merge(data), doc)

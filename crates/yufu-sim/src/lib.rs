@@ -5,6 +5,7 @@ mod clock;
 pub mod dlt645_meter;
 mod faults;
 mod meter;
+pub mod mqtt;
 mod profile;
 mod rng;
 mod tcp;

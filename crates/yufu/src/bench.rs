@@ -332,12 +332,12 @@ fn quantile_ms(sorted: &[Duration], q: usize) -> Option<f64> {
 
 /// Starts a new peak for [`rss_mb`] (Linux: writing 5 to clear_refs resets
 /// VmHWM), so each phase's peak is its own.
-fn reset_peak_rss() {
+pub(crate) fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 /// Peak resident set of this process in MiB (Linux), else 0.
-fn rss_mb() -> u64 {
+pub(crate) fn rss_mb() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
@@ -349,13 +349,13 @@ fn rss_mb() -> u64 {
         .map_or(0, |kb| kb / 1024)
 }
 
-enum Cleanup {
+pub(crate) enum Cleanup {
     Dir(tempfile::TempDir),
     Schema { url: String, schema: String },
 }
 
 impl Cleanup {
-    async fn finish(self) {
+    pub(crate) async fn finish(self) {
         match self {
             Cleanup::Dir(dir) => drop(dir),
             Cleanup::Schema { url, schema } => {
@@ -370,7 +370,7 @@ impl Cleanup {
 
 /// SQLite in a temporary directory, or a fresh schema in the PostgreSQL
 /// database of `url` (dropped afterwards).
-async fn fresh_store(url: Option<&str>) -> anyhow::Result<(Arc<dyn Store>, Cleanup)> {
+pub(crate) async fn fresh_store(url: Option<&str>) -> anyhow::Result<(Arc<dyn Store>, Cleanup)> {
     match url {
         Some(url) if url.starts_with("postgres") => {
             let schema = format!("yufu_bench_{}", uuid_simple());

@@ -93,18 +93,29 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub database: DatabaseUrl,
     pub http_addr: SocketAddr,
-    /// The embedded MQTT broker's address (the connectivity issue binds it).
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "validated now; bound by the connectivity issue")
-    )]
+    /// The embedded MQTT device endpoint's address.
     pub mqtt_addr: SocketAddr,
-    /// The DL/T 645 meter TCP gateway's address (the connectivity issue binds it).
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "validated now; bound by the connectivity issue")
-    )]
+    /// Whether `mqtt_addr` was set (a default that is taken is replaced by
+    /// a free port in `yufu demo`; a chosen one never is).
+    pub mqtt_addr_set: bool,
+    /// The DL/T 645 / CJ/T 188 TCP gateway's address.
     pub dlt645_addr: SocketAddr,
+    pub dlt645_addr_set: bool,
+    /// An external broker (`host:port`) to subscribe to; `None`: embedded only.
+    pub mqtt_broker: Option<String>,
+    pub mqtt_share_group: String,
+    pub mqtt_client_id: Option<String>,
+    pub mqtt_username: Option<String>,
+    /// Never printed (`Debug` redacts it).
+    pub mqtt_password: Option<Secret>,
+    /// A meter silent this long is offline (`comm_fault` alarm).
+    pub offline_after: std::time::Duration,
+    /// How often DL/T 645 / CJ/T 188 meters are polled.
+    pub poll_interval: std::time::Duration,
+    pub poll_timeout: std::time::Duration,
+    pub poll_concurrency: usize,
+    /// How long a command waits for the meter's answer.
+    pub command_timeout: std::time::Duration,
     /// A tracing filter, e.g. `info,yufu_server=debug`.
     pub log: String,
 }
@@ -118,7 +129,50 @@ struct FileConfig {
     http_addr: Option<String>,
     mqtt_addr: Option<String>,
     dlt645_addr: Option<String>,
+    mqtt_broker: Option<String>,
+    mqtt_share_group: Option<String>,
+    mqtt_client_id: Option<String>,
+    mqtt_username: Option<String>,
+    mqtt_password: Option<String>,
+    offline_after: Option<String>,
+    poll_interval: Option<String>,
+    poll_timeout: Option<String>,
+    poll_concurrency: Option<String>,
+    command_timeout: Option<String>,
     log: Option<String>,
+}
+
+/// A secret that `Debug` never shows.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Parses `90`, `90s`, `1500ms`, `15m` or `2h`.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    let (digits, unit) = t
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((t, "s"), |i| t.split_at(i));
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration like 90s, 1500ms, 15m or 2h"))?;
+    let ms = match unit.trim() {
+        "ms" => Some(n),
+        "s" | "" => n.checked_mul(1000),
+        "m" | "min" => n.checked_mul(60_000),
+        "h" => n.checked_mul(3_600_000),
+        _ => None,
+    }
+    .ok_or_else(|| format!("'{text}' is not a duration like 90s, 1500ms, 15m or 2h"))?;
+    if ms == 0 {
+        return Err(format!("'{text}' must be more than zero"));
+    }
+    Ok(std::time::Duration::from_millis(ms))
 }
 
 pub const DEFAULT_DATA_DIR: &str = "./yufu-data";
@@ -126,6 +180,12 @@ pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
 pub const DEFAULT_MQTT_ADDR: &str = "127.0.0.1:1883";
 pub const DEFAULT_DLT645_ADDR: &str = "127.0.0.1:8645";
 pub const DEFAULT_LOG: &str = "info,sqlx=warn";
+pub const DEFAULT_OFFLINE_AFTER: &str = "30m";
+pub const DEFAULT_POLL_INTERVAL: &str = "15m";
+pub const DEFAULT_POLL_TIMEOUT: &str = "5s";
+pub const DEFAULT_POLL_CONCURRENCY: usize = 256;
+pub const DEFAULT_COMMAND_TIMEOUT: &str = "30s";
+pub const DEFAULT_MQTT_SHARE_GROUP: &str = "yufu";
 /// The SQLite file inside the data directory when no URL is given.
 pub const SQLITE_FILE: &str = "yufu.db";
 
@@ -198,18 +258,121 @@ impl Config {
             from_file.http_addr,
             DEFAULT_HTTP_ADDR,
         )?;
+        let mqtt_addr_set = env("YUFU_MQTT_ADDR").is_some() || from_file.mqtt_addr.is_some();
         let mqtt_addr = addr(
             "YUFU_MQTT_ADDR",
             "mqtt_addr",
             from_file.mqtt_addr,
             DEFAULT_MQTT_ADDR,
         )?;
+        let dlt645_addr_set = env("YUFU_DLT645_ADDR").is_some() || from_file.dlt645_addr.is_some();
         let dlt645_addr = addr(
             "YUFU_DLT645_ADDR",
             "dlt645_addr",
             from_file.dlt645_addr,
             DEFAULT_DLT645_ADDR,
         )?;
+        let duration = |var: &str, key: &str, file_value: Option<String>, default: &str| {
+            let s = pick(var, key, file_value).unwrap_or(Sourced {
+                value: default.to_owned(),
+                source: var.to_owned(),
+            });
+            parse_duration(&s.value).map_err(|e| ConfigError(format!("{}: {e}", s.source)))
+        };
+        let offline_after = duration(
+            "YUFU_OFFLINE_AFTER",
+            "offline_after",
+            from_file.offline_after,
+            DEFAULT_OFFLINE_AFTER,
+        )?;
+        let poll_interval = duration(
+            "YUFU_POLL_INTERVAL",
+            "poll_interval",
+            from_file.poll_interval,
+            DEFAULT_POLL_INTERVAL,
+        )?;
+        let poll_timeout = duration(
+            "YUFU_POLL_TIMEOUT",
+            "poll_timeout",
+            from_file.poll_timeout,
+            DEFAULT_POLL_TIMEOUT,
+        )?;
+        let command_timeout = duration(
+            "YUFU_COMMAND_TIMEOUT",
+            "command_timeout",
+            from_file.command_timeout,
+            DEFAULT_COMMAND_TIMEOUT,
+        )?;
+        let poll_concurrency = match pick(
+            "YUFU_POLL_CONCURRENCY",
+            "poll_concurrency",
+            from_file.poll_concurrency,
+        ) {
+            Some(s) => s
+                .value
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=100_000).contains(n))
+                .ok_or_else(|| {
+                    ConfigError(format!(
+                        "{}: '{}' is not a number from 1 to 100000",
+                        s.source, s.value
+                    ))
+                })?,
+            None => DEFAULT_POLL_CONCURRENCY,
+        };
+        let text = |var: &str, key: &str, file_value: Option<String>| {
+            pick(var, key, file_value)
+                .map(|s| s.value.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let mqtt_broker = text("YUFU_MQTT_BROKER", "mqtt_broker", from_file.mqtt_broker)
+            .map(|v| {
+                let hostport = v
+                    .strip_prefix("mqtt://")
+                    .or_else(|| v.strip_prefix("tcp://"))
+                    .unwrap_or(&v)
+                    .trim_end_matches('/')
+                    .to_owned();
+                if hostport
+                    .rsplit_once(':')
+                    .is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())
+                {
+                    return Err(ConfigError(format!(
+                        "YUFU_MQTT_BROKER: '{v}' is not a broker address like mqtt://127.0.0.1:1883"
+                    )));
+                }
+                Ok(hostport)
+            })
+            .transpose()?;
+        let mqtt_share_group = text(
+            "YUFU_MQTT_SHARE_GROUP",
+            "mqtt_share_group",
+            from_file.mqtt_share_group,
+        )
+        .unwrap_or_else(|| DEFAULT_MQTT_SHARE_GROUP.to_owned());
+        if mqtt_share_group.contains(['/', '+', '#']) {
+            return Err(ConfigError(format!(
+                "YUFU_MQTT_SHARE_GROUP: '{mqtt_share_group}' must not contain '/', '+' or '#'"
+            )));
+        }
+        let mqtt_client_id = text(
+            "YUFU_MQTT_CLIENT_ID",
+            "mqtt_client_id",
+            from_file.mqtt_client_id,
+        );
+        let mqtt_username = text(
+            "YUFU_MQTT_USERNAME",
+            "mqtt_username",
+            from_file.mqtt_username,
+        );
+        let mqtt_password = text(
+            "YUFU_MQTT_PASSWORD",
+            "mqtt_password",
+            from_file.mqtt_password,
+        )
+        .map(Secret);
         let log = match pick("YUFU_LOG", "log", from_file.log) {
             Some(s) => {
                 tracing_subscriber::EnvFilter::try_new(&s.value).map_err(|e| {
@@ -243,7 +406,19 @@ impl Config {
             database,
             http_addr,
             mqtt_addr,
+            mqtt_addr_set,
             dlt645_addr,
+            dlt645_addr_set,
+            mqtt_broker,
+            mqtt_share_group,
+            mqtt_client_id,
+            mqtt_username,
+            mqtt_password,
+            offline_after,
+            poll_interval,
+            poll_timeout,
+            poll_concurrency,
+            command_timeout,
             log,
         })
     }

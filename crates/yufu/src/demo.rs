@@ -14,6 +14,8 @@ use crate::password;
 
 pub const DEMO_ORGANISATION: &str = "预付演示物业 Yufu Demo Property";
 pub const ADMIN_USERNAME: &str = "admin";
+/// Accounts funded with only 3 yuan (see [`fund`]).
+pub const LOW_START: [&str; 2] = ["GZ000001", "GZ000002"];
 /// Long enough to resist guessing on a demo left running on a LAN.
 const PASSWORD_LEN: usize = 16;
 
@@ -128,6 +130,9 @@ pub async fn fund(
         page = yufu_store::Page::after(last.id, yufu_store::Page::MAX_LIMIT);
         for account in &accounts {
             let amount = match account.class {
+                // Two households start nearly empty, so the live demo shows
+                // a cut-off (and the demo cashier's reconnect) in minutes.
+                _ if LOW_START.contains(&account.number.as_str()) => 300,
                 CustomerClass::Commercial | CustomerClass::Industrial => 100_000,
                 CustomerClass::Residential | CustomerClass::Public => 20_000,
             };

@@ -11,11 +11,13 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod bench;
+mod bench_mqtt;
 mod config;
 mod demo;
 mod password;
 mod protocol_cmd;
 mod run;
+mod sim;
 mod tariff_cmd;
 
 use std::path::PathBuf;
@@ -54,6 +56,43 @@ enum Command {
     Protocol {
         #[command(subcommand)]
         command: ProtocolCommand,
+    },
+    /// Simulate meters reporting to a running Yufu over real sockets
+    /// (readings, commands honoured, faults injected).
+    Sim {
+        /// How many of the database's meters in service to simulate.
+        #[arg(long, default_value_t = 100)]
+        meters: usize,
+        /// The transport: the MQTT device API, or DL/T 645 / CJ/T 188 over TCP.
+        #[arg(long, value_enum, default_value_t = sim::Via::Mqtt)]
+        via: sim::Via,
+        /// Where to connect (default: YUFU_MQTT_ADDR or YUFU_DLT645_ADDR).
+        #[arg(long, value_name = "ADDR")]
+        target: Option<String>,
+        /// Yufu's HTTP API, to continue each meter from its last reading
+        /// (default: YUFU_HTTP_ADDR).
+        #[arg(long, value_name = "ADDR")]
+        api: Option<std::net::SocketAddr>,
+        /// Time between reports, e.g. 60s.
+        #[arg(long, default_value = "60s", value_parser = parse_duration)]
+        interval: std::time::Duration,
+        /// Consumption multiplier (720: a day in two minutes).
+        #[arg(long, default_value_t = 1)]
+        speed: u32,
+        /// Faults per report, e.g. drop=0.01,duplicate=0.005,out_of_order=0.005,late_burst=0.001,silence=0.001,tamper=0.0001,gas_leak=0.0001
+        #[arg(long, default_value = "")]
+        faults: String,
+        /// MQTT on an external broker: topics are yufu/{token}/… (see README).
+        #[arg(long)]
+        mapped_topics: bool,
+        /// How long to run (default: until Ctrl-C).
+        #[arg(long, value_parser = parse_duration)]
+        duration: Option<std::time::Duration>,
+    },
+    /// Device access: MQTT tokens for meters and gateways.
+    Device {
+        #[command(subcommand)]
+        command: DeviceCommand,
     },
     /// Measure Yufu's speed (see BENCHMARKS.md).
     Bench {
@@ -145,6 +184,29 @@ enum EncodeRequest {
 }
 
 #[derive(Debug, Subcommand)]
+enum DeviceCommand {
+    /// Issue an MQTT access token (the device's MQTT username) for a meter,
+    /// by serial; printed once, only its hash is stored.
+    Token {
+        /// The meter's serial number.
+        serial: String,
+    },
+    /// Issue a token for a gateway (concentrator) that reports for the
+    /// organisation's meters by serial through the gateway API.
+    GatewayToken {
+        /// A name for people (e.g. the DTU's label).
+        name: String,
+        /// The organisation (id); default: the only one.
+        #[arg(long)]
+        organisation: Option<String>,
+    },
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    config::parse_duration(s)
+}
+
+#[derive(Debug, Subcommand)]
 enum BenchCommand {
     /// Drive the real engine and store in-process on a fresh database with
     /// tiered tariffs on every account; progress on stderr, one JSON line on
@@ -160,6 +222,25 @@ enum BenchCommand {
         /// new schema is made and dropped). Default: a temporary SQLite file.
         #[arg(long, value_name = "URL")]
         database: Option<String>,
+    },
+    /// Readings through the embedded MQTT endpoint into the engine, over
+    /// real loopback sockets; then optionally hold many idle connections.
+    /// One JSON line on stdout.
+    Mqtt {
+        /// Simulated devices (one connection and one meter each).
+        #[arg(long, default_value_t = 1_000)]
+        devices: usize,
+        /// Readings in all (QoS 1, acknowledged after commit).
+        #[arg(long, default_value_t = 200_000)]
+        readings: usize,
+        /// Unacknowledged publishes per device at once.
+        #[arg(long, default_value_t = 32)]
+        window: usize,
+        /// Afterwards, open this many idle device connections and report
+        /// the memory per connection (needs 127.0.0.x source addresses
+        /// beyond ~28 000 connections).
+        #[arg(long, default_value_t = 0)]
+        hold: usize,
     },
 }
 
@@ -274,6 +355,56 @@ fn main() -> ExitCode {
                 })
                 .await
             }
+            Command::Bench {
+                command:
+                    BenchCommand::Mqtt {
+                        devices,
+                        readings,
+                        window,
+                        hold,
+                    },
+            } => {
+                bench_mqtt::mqtt(bench_mqtt::MqttArgs {
+                    devices,
+                    readings,
+                    window,
+                    hold,
+                })
+                .await
+            }
+            Command::Sim {
+                meters,
+                via,
+                target,
+                api,
+                interval,
+                speed,
+                faults,
+                mapped_topics,
+                duration,
+            } => {
+                sim::command(
+                    config,
+                    sim::SimArgs {
+                        meters,
+                        via,
+                        target,
+                        api,
+                        interval,
+                        speed,
+                        faults,
+                        mapped_topics,
+                        duration,
+                    },
+                )
+                .await
+            }
+            Command::Device { command } => match command {
+                DeviceCommand::Token { serial } => sim::device_token(config, &serial).await,
+                DeviceCommand::GatewayToken { name, organisation } => {
+                    sim::gateway_token(config, &name, organisation.as_deref()).await
+                }
+            },
             Command::Version | Command::Tariff { .. } | Command::Protocol { .. } => Ok(()),
         }
     });

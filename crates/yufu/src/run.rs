@@ -32,7 +32,7 @@ pub fn init_tracing(filter: &str) {
 }
 
 /// Opens the configured store. Only this binary knows both backends.
-async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+pub(crate) async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     // The data directory holds the SQLite file by default and, in later
     // issues, backups and key files; create it whatever the backend.
     std::fs::create_dir_all(&config.data_dir).with_context(|| {
@@ -109,6 +109,29 @@ pub async fn serve(config: Config, mode: Mode) -> anyhow::Result<()> {
     // Bind before touching the database, so a taken port fails at once.
     let http = bind(config.http_addr, "HTTP", "YUFU_HTTP_ADDR", "http_addr").await?;
     let http_addr = http.local_addr().context("HTTP listener has no address")?;
+    // The demo must start on any machine: a default device port already
+    // taken (a local Mosquitto on 1883, say) is swapped for a free one.
+    let fallback = mode == Mode::Demo;
+    let mqtt = bind_device_port(
+        config.mqtt_addr,
+        fallback && !config.mqtt_addr_set,
+        "MQTT",
+        "YUFU_MQTT_ADDR",
+        "mqtt_addr",
+    )
+    .await?;
+    let mqtt_addr = mqtt.local_addr().context("MQTT listener has no address")?;
+    let dlt645 = bind_device_port(
+        config.dlt645_addr,
+        fallback && !config.dlt645_addr_set,
+        "DL/T 645",
+        "YUFU_DLT645_ADDR",
+        "dlt645_addr",
+    )
+    .await?;
+    let dlt645_addr = dlt645
+        .local_addr()
+        .context("DL/T 645 listener has no address")?;
     let (store, report) = open_and_migrate(&config).await?;
     tracing::info!(applied = report.applied, backup = ?report.backup, database = %config.database, "store ready");
 
@@ -139,13 +162,37 @@ pub async fn serve(config: Config, mode: Mode) -> anyhow::Result<()> {
             .context("cannot fund the demo accounts")?;
         tracing::info!(funded, "demo opening balances");
     }
-    // Until the gateways land, commands go to an in-process simulated fleet.
-    let delivery =
-        yufu_writer::dispatch::SimulatedMeters::new(std::time::Duration::from_millis(20));
+    let mut gateway_config = gateway_config(&config, mqtt, dlt645);
+    if mode == Mode::Demo
+        && Ok(config.poll_interval)
+            == crate::config::parse_duration(crate::config::DEFAULT_POLL_INTERVAL)
+    {
+        // The demo's meters report every few seconds; poll the TCP ones
+        // as often, so a newcomer sees them move.
+        gateway_config.poll.interval = std::time::Duration::from_secs(5);
+    }
+    let gateway = yufu_gateway::Gateway::start(gateway_config, Arc::clone(&store), writer.clone())
+        .await
+        .context("cannot start meter connectivity")?;
     let dispatcher = tokio::spawn(yufu_writer::dispatch::run(
         writer.clone(),
-        Arc::new(delivery),
+        Arc::new(gateway.delivery.clone()),
     ));
+    let simulator = match (&login, mode) {
+        (Some(login), Mode::Demo) => Some(
+            crate::sim::start_demo(
+                Arc::clone(&store),
+                writer.clone(),
+                login.organisation,
+                config.data_dir.clone(),
+                mqtt_addr,
+                dlt645_addr,
+            )
+            .await
+            .context("cannot start the demo fleet simulator")?,
+        ),
+        _ => None,
+    };
 
     let shutdown = shutdown_signal()?;
     let base = format!("http://{http_addr}");
@@ -156,6 +203,22 @@ pub async fn serve(config: Config, mode: Mode) -> anyhow::Result<()> {
     );
     println!("  Console / 控制台:   {base}/");
     println!("  API docs / 接口文档: {base}/api/docs/");
+    println!(
+        "  Meters, MQTT / 表计 MQTT:  {mqtt_addr}   (ThingsBoard device API; token = username)"
+    );
+    println!("  Meters, DL/T 645 / CJ/T 188 TCP: {dlt645_addr}");
+    if let Some(broker) = &config.mqtt_broker {
+        println!(
+            "  External broker / 外部代理: {broker} (group {})",
+            config.mqtt_share_group
+        );
+    }
+    if let Some(sim) = &simulator {
+        println!(
+            "  Simulated meters / 模拟表计: {} over MQTT, {} over DL/T 645 / CJ/T 188",
+            sim.mqtt, sim.tcp
+        );
+    }
     if let Some(login) = &login {
         println!(
             "  Demo fleet / 演示数据: sites {}, units {}, accounts {}, meters {}",
@@ -174,6 +237,7 @@ pub async fn serve(config: Config, mode: Mode) -> anyhow::Result<()> {
     let state = yufu_server::AppState {
         store: Arc::clone(&store),
         writer,
+        gateway: Some(gateway.clone()),
         version: env!("CARGO_PKG_VERSION"),
     };
     yufu_server::serve(http, state, shutdown)
@@ -181,12 +245,70 @@ pub async fn serve(config: Config, mode: Mode) -> anyhow::Result<()> {
         .context("HTTP server failed")?;
     // The last writer handle went with the server and the dispatcher: the
     // writer drains its queue, takes a checkpoint and ends.
+    if let Some(sim) = simulator {
+        sim.stop().await;
+    }
+    gateway.stop();
     dispatcher.abort();
     let _ = dispatcher.await;
     let _ = writer_task.handle.await;
     store.close().await;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+async fn bind_device_port(
+    addr: SocketAddr,
+    fallback: bool,
+    what: &str,
+    var: &str,
+    key: &str,
+) -> anyhow::Result<TcpListener> {
+    match bind(addr, what, var, key).await {
+        Ok(l) => Ok(l),
+        Err(e) if fallback => {
+            let any = SocketAddr::new(addr.ip(), 0);
+            let l = TcpListener::bind(any)
+                .await
+                .with_context(|| format!("{e}; and no free port on {}", addr.ip()))?;
+            tracing::warn!(wanted = %addr, got = ?l.local_addr().ok(), "{what} port taken; the demo uses a free one");
+            Ok(l)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn gateway_config(
+    config: &Config,
+    mqtt: TcpListener,
+    dlt645: TcpListener,
+) -> yufu_gateway::GatewayConfig {
+    let broker = config
+        .mqtt_broker
+        .as_ref()
+        .map(|addr| yufu_gateway::external::BrokerConfig {
+            addr: addr.clone(),
+            client_id: config
+                .mqtt_client_id
+                .clone()
+                .unwrap_or_else(|| format!("yufu-{}", std::process::id())),
+            username: config.mqtt_username.clone(),
+            password: config.mqtt_password.as_ref().map(|s| s.0.clone()),
+            group: config.mqtt_share_group.clone(),
+        });
+    yufu_gateway::GatewayConfig {
+        mqtt: Some(yufu_gateway::TcpListenerSpec::new(mqtt)),
+        broker,
+        tcp: Some(yufu_gateway::TcpListenerSpec::new(dlt645)),
+        poll: yufu_gateway::tcp::PollConfig {
+            interval: config.poll_interval,
+            timeout: config.poll_timeout,
+            concurrency: config.poll_concurrency,
+            ..Default::default()
+        },
+        offline_after: config.offline_after,
+        command_timeout: config.command_timeout,
+    }
 }
 
 fn writer_config(_config: &Config) -> yufu_writer::WriterConfig {

@@ -34,6 +34,7 @@ impl TestServer {
             std::sync::Arc::new(meters.clone()),
         ));
         let state = AppState {
+            gateway: None,
             store,
             writer,
             version: "test",

@@ -48,7 +48,9 @@ pub fn filters(group: &str) -> Vec<(String, QoS)> {
         shared("v1/devices/me/telemetry"),
         shared("v1/devices/me/attributes"),
         shared("v1/devices/me/attributes/request/+"),
-        shared("v1/devices/me/rpc/request/+"),
+        // Not `rpc/request/+`: on a shared broker Yufu's own server-side
+        // requests come back on it and cannot be told from a device's
+        // client-side request; client-side RPC needs the embedded endpoint.
         shared("v1/gateway/connect"),
         shared("v1/gateway/disconnect"),
         shared("v1/gateway/telemetry"),

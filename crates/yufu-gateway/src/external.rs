@@ -137,10 +137,7 @@ async fn session(config: &BrokerConfig, handler: &Handler) -> Result<(), String>
                     tracing::info!(broker = %config.addr, group = %config.group, "subscribed to the external broker");
                 }
                 Packet::SubAck(s) => {
-                    if s.codes
-                        .iter()
-                        .any(|c| *c == yufu_mqtt::SubscribeReturnCode::Failure)
-                    {
+                    if s.codes.contains(&yufu_mqtt::SubscribeReturnCode::Failure) {
                         tracing::error!("the broker refused a subscription (ACL?): {:?}", s.codes);
                     }
                 }

@@ -178,10 +178,10 @@ async fn run(mut rx: mpsc::Receiver<Msg>, writer: Writer, presence: Arc<Presence
                 tracing::error!(%meter, error = %e, "could not queue the safety shut-off");
             }
         }
-        if !raise.is_empty() || !clear.is_empty() {
-            if let Err(e) = writer.alarms(raise, clear).await {
-                tracing::error!(error = %e, "could not store alarms");
-            }
+        if (!raise.is_empty() || !clear.is_empty())
+            && let Err(e) = writer.alarms(raise, clear).await
+        {
+            tracing::error!(error = %e, "could not store alarms");
         }
         let (tx, results) = oneshot::channel();
         if readings.is_empty() {

@@ -277,12 +277,13 @@ async fn session(
     let result = loop {
         tokio::select! {
             _ = tick.tick() => {
-                for i in 0..meters.len() {
-                    if let Err(e) = poll(&mut line, &gw, &mut meters[i]).await {
+                for m in meters.iter_mut() {
+                    if let Err(e) = poll(&mut line, &gw, m).await {
+                        // A dead socket: the read arm below ends the session.
                         if matches!(e, ExchangeError::Io(_)) {
                             break;
                         }
-                        tracing::debug!(meter = %meters[i].info.serial, error = %e, "poll failed");
+                        tracing::debug!(meter = %m.info.serial, error = %e, "poll failed");
                     }
                 }
             }

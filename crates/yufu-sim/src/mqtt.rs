@@ -381,8 +381,8 @@ mod tests {
     fn reports_follow_the_meter_contract() {
         let now: Timestamp = "2026-07-01T10:00:00+08:00".parse().expect("ts");
         let mut m = SimMeter::new(
-            "E-1".into(),
-            "000000100001".into(),
+            "E-1",
+            "000000100001",
             Profile::Residential,
             7,
             now,

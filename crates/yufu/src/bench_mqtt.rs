@@ -52,6 +52,8 @@ fn token(i: usize) -> String {
     format!("bench-device-{i:07}")
 }
 
+// Timings are reported as floats; they never touch money.
+#[allow(clippy::float_arithmetic, clippy::cast_precision_loss)]
 async fn run(
     store: Arc<dyn yufu_store::Store>,
     args: &MqttArgs,

@@ -70,6 +70,7 @@ fn the_domain_the_pricing_core_the_engine_core_and_the_codecs_do_no_io() {
         "yufu-dlt645",
         "yufu-cjt188",
         "yufu-devapi",
+        "yufu-mqtt",
     ] {
         for dep in normal_dependencies(krate) {
             assert!(

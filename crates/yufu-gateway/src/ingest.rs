@@ -8,7 +8,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use yufu_devapi::{DeviceEvent, MeterReport};
 use yufu_domain::MeterId;
 use yufu_engine::{ReadingIn, ReadingResult};
@@ -53,10 +53,13 @@ pub struct Ingest {
 }
 
 impl Ingest {
-    /// Starts the funnel; it runs until every `Ingest` clone is dropped.
-    pub fn start(writer: Writer, presence: Arc<Presence>) -> Self {
+    /// Starts the funnel; it runs until every `Ingest` clone is dropped or
+    /// `shutdown` turns true (then it lets go of the writer, so the writer
+    /// can drain and stop; reports not yet committed are not acknowledged,
+    /// and devices send them again).
+    pub fn start(writer: Writer, presence: Arc<Presence>, shutdown: watch::Receiver<bool>) -> Self {
         let (tx, rx) = mpsc::channel(65_536);
-        tokio::spawn(run(rx, writer, presence));
+        tokio::spawn(run(rx, writer, presence, shutdown));
         Self { tx }
     }
 
@@ -96,7 +99,12 @@ struct Batch {
     acks: Vec<AckTo>,
 }
 
-async fn run(mut rx: mpsc::Receiver<Msg>, writer: Writer, presence: Arc<Presence>) {
+async fn run(
+    mut rx: mpsc::Receiver<Msg>,
+    writer: Writer,
+    presence: Arc<Presence>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let (done_tx, done_rx) = mpsc::channel::<Batch>(IN_FLIGHT);
     tokio::spawn(acknowledge(done_rx));
     // Events already raised and not cleared, so a meter repeating
@@ -104,8 +112,9 @@ async fn run(mut rx: mpsc::Receiver<Msg>, writer: Writer, presence: Arc<Presence
     let mut active: HashSet<(MeterId, DeviceEvent)> = HashSet::new();
     let mut buf = Vec::with_capacity(MAX_BATCH);
     loop {
-        if rx.recv_many(&mut buf, MAX_BATCH).await == 0 {
-            return;
+        tokio::select! {
+            n = rx.recv_many(&mut buf, MAX_BATCH) => if n == 0 { return },
+            _ = shutdown.changed() => return,
         }
         let now_ms = jiff::Timestamp::now().as_millisecond();
         let mut readings = Vec::with_capacity(buf.len());

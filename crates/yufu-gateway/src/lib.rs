@@ -89,8 +89,8 @@ impl Gateway {
         let registry = Arc::new(Registry::new(Arc::clone(&store)));
         let presence = Arc::new(Presence::new(config.offline_after));
         let routes = Arc::new(Routes::default());
-        let ingest = Ingest::start(writer.clone(), Arc::clone(&presence));
         let (shutdown, rx) = watch::channel(false);
+        let ingest = Ingest::start(writer.clone(), Arc::clone(&presence), rx.clone());
         watch_fleet(store.as_ref(), &presence).await?;
 
         let handler = mqtt::Handler {

@@ -380,14 +380,8 @@ mod tests {
     #[test]
     fn reports_follow_the_meter_contract() {
         let now: Timestamp = "2026-07-01T10:00:00+08:00".parse().expect("ts");
-        let mut m = SimMeter::new(
-            "E-1",
-            "000000100001",
-            Profile::Residential,
-            7,
-            now,
-        )
-        .expect("meter");
+        let mut m =
+            SimMeter::new("E-1", "000000100001", Profile::Residential, 7, now).expect("meter");
         m.register = 1_234_567;
         let sample = report(&mut m, now, 1);
         let parsed = yufu_devapi::meter_report(&sample).expect("contract");

@@ -248,7 +248,10 @@ pub async fn serve(config: Config, mode: Mode) -> anyhow::Result<()> {
     if let Some(sim) = simulator {
         sim.stop().await;
     }
+    // The gateway's tasks hold writer handles; stopping them lets the
+    // writer see its last handle go.
     gateway.stop();
+    drop(gateway);
     dispatcher.abort();
     let _ = dispatcher.await;
     let _ = writer_task.handle.await;

@@ -262,10 +262,16 @@ pub struct Running {
 }
 
 impl Running {
+    /// Tells every meter to stop and waits up to two seconds in all; the
+    /// rest are aborted.
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
         for t in self.tasks {
-            let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
+            let abort = t.abort_handle();
+            if tokio::time::timeout_at(deadline, t).await.is_err() {
+                abort.abort();
+            }
         }
     }
 }

@@ -307,24 +307,38 @@ fn demo_readings_trip_and_recharge_reconnects(app: &Running, meters: &[serde_jso
         meter["account_id"].as_str().unwrap(),
     );
     let opening = get(&format!("/api/v1/accounts/{account_id}/balance"));
-    let funded = opening["balance_fen"].as_i64().unwrap();
-    assert!(funded > 0, "demo accounts start in credit: {opening}");
+    assert!(
+        opening["balance_fen"].as_i64().unwrap() > 0,
+        "demo accounts start in credit: {opening}"
+    );
+    // The demo's simulated fleet is reporting for this meter too, with the
+    // time of now: these readings are later than anything it sent, so they
+    // are billed (and its next few reports are refused as out of order).
+    let now = jiff::Timestamp::now();
+    let at = |hours: i64| {
+        now.checked_add(jiff::SignedDuration::from_hours(hours))
+            .unwrap()
+            .to_string()
+    };
     let (status, out) = post(
         "/api/v1/readings",
         &[],
         serde_json::json!({ "readings": [
-            { "meter_id": meter_id, "at": "2026-03-01T00:00:00+08:00", "register": 1_000 },
-            { "meter_id": meter_id, "at": "2026-03-02T00:00:00+08:00", "register": 5_001_000 },
+            { "meter_id": meter_id, "at": at(1), "register": 100_000_000 },
+            { "meter_id": meter_id, "at": at(25), "register": 105_000_000 },
         ]}),
     );
     assert_eq!(status, 200, "{out}");
     assert_eq!(out["results"][1]["verdict"], "billed", "{out}");
     let charge = out["results"][1]["charge_fen"].as_i64().unwrap();
+    assert!(charge > 0);
     let after = get(&format!("/api/v1/accounts/{account_id}/balance"));
-    assert_eq!(after["balance_fen"].as_i64(), Some(funded - charge));
+    assert!(after["balance_fen"].as_i64().unwrap() < 0, "{after}");
     assert_eq!(after["supply"]["state"], "off", "{after}");
+    // The trip travels to the live simulated meter (MQTT or DL/T 645) and
+    // is acknowledged only when it answers.
     let wait_for = |kind: &str| {
-        for _ in 0..200 {
+        for _ in 0..1200 {
             let cmds = get(&format!("/api/v1/meters/{meter_id}/commands"));
             if cmds["commands"]
                 .as_array()

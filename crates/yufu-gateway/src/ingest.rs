@@ -196,11 +196,20 @@ async fn run(
         if readings.is_empty() {
             let _ = tx.send(Ok(Vec::new()));
         } else {
-            let writer = writer.clone();
-            tokio::spawn(async move {
-                let r = writer.ingest(readings).await.map_err(|e| e.to_string());
-                let _ = tx.send(r);
-            });
+            // Queued here, in order; only the answer is awaited elsewhere.
+            match writer.ingest_queued(readings).await {
+                Ok(answer) => {
+                    tokio::spawn(async move {
+                        let r = answer
+                            .await
+                            .map_err(|_| "the writer stopped before answering".to_owned());
+                        let _ = tx.send(r);
+                    });
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e.to_string()));
+                }
+            }
         }
         if done_tx.send(Batch { results, acks }).await.is_err() {
             return;

@@ -241,22 +241,26 @@ impl Handler {
         mut ack: Option<AckTo>,
         label: &str,
     ) {
-        let mut any = false;
-        for sample in samples {
-            match meter_report(sample) {
-                Ok(report) if report.is_empty() => {}
-                Ok(report) => {
-                    any = true;
-                    // The ack rides on the last report of the publish.
-                    self.ingest
-                        .report(Arc::clone(meter), via, report, None)
-                        .await;
+        let reports: Vec<_> = samples
+            .iter()
+            .filter_map(|sample| match meter_report(sample) {
+                Ok(report) if report.is_empty() => None,
+                Ok(report) => Some(report),
+                Err(e) => {
+                    dropped("bad_value", label, &e);
+                    None
                 }
-                Err(e) => dropped("bad_value", label, &e),
-            }
-        }
-        if !any {
+            })
+            .collect();
+        let n = reports.len();
+        if n == 0 {
             self.ingest.seen(meter.id, via).await;
+        }
+        for (i, report) in reports.into_iter().enumerate() {
+            // The ack rides on the last report of the publish: one message
+            // into the funnel per report, none extra for the ack.
+            let a = if i + 1 == n { ack.take() } else { None };
+            self.ingest.report(Arc::clone(meter), via, report, a).await;
         }
         if let Some(a) = ack.take() {
             self.ingest.ack(a).await;

@@ -221,6 +221,23 @@ impl Writer {
             .await
     }
 
+    /// Queues readings behind everything already queued and returns where
+    /// the answer will arrive (after the commit). Callers that keep several
+    /// batches in flight use this so the writer sees them in the order they
+    /// were queued — a later batch overtaking an earlier one would make the
+    /// earlier readings of a meter out of order.
+    pub async fn ingest_queued(
+        &self,
+        readings: Vec<ReadingIn>,
+    ) -> Result<oneshot::Receiver<Vec<ReadingResult>>, WriterError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Request::Readings { readings, reply })
+            .await
+            .map_err(|_| WriterError::Stopped)?;
+        Ok(rx)
+    }
+
     /// Credits a recharge once per (account, key); answers after commit.
     pub async fn recharge(&self, req: RechargeIn) -> Result<RechargeAnswer, RechargeFailure> {
         self.ask(|reply| Request::Recharge { req, reply }).await?

@@ -33,12 +33,18 @@ pub struct MqttArgs {
     pub readings: usize,
     pub window: usize,
     pub hold: usize,
+    /// Readings per publish (1: one message per reading; more: a DTU's
+    /// batched upload, `[{"ts":…,"values":…}, …]`).
+    pub per_publish: usize,
 }
 
 #[allow(clippy::print_stdout)]
 pub async fn mqtt(args: MqttArgs) -> anyhow::Result<()> {
     if args.devices == 0 || args.readings < args.devices || args.window == 0 {
         bail!("--devices ≥ 1, --readings ≥ --devices and --window ≥ 1");
+    }
+    if !(1..=1000).contains(&args.per_publish) {
+        bail!("--per-publish must be 1–1000");
     }
     let (store, cleanup) = crate::bench::fresh_store(None).await?;
     let result = run(Arc::clone(&store), &args).await;
@@ -128,7 +134,8 @@ async fn run(
     }
 
     // Phase 1: throughput.
-    let per_device = args.readings / args.devices;
+    let k = args.per_publish;
+    let per_device = (args.readings / args.devices / k).max(1) * k;
     let total = per_device * args.devices;
     eprintln!(
         "mqtt: {} devices × {per_device} readings (QoS 1, window {})",
@@ -142,11 +149,11 @@ async fn run(
     let mut set = JoinSet::new();
     for (i, stream) in conns.into_iter().enumerate() {
         let window = args.window;
-        set.spawn(async move { blast(stream, per_device, window, epoch_ms, i).await });
+        set.spawn(async move { blast(stream, per_device, k, window, epoch_ms, i).await });
     }
     let mut acked = 0usize;
     while let Some(r) = set.join_next().await {
-        acked += r.context("device task panicked")??;
+        acked += r.context("device task panicked")?? * k;
     }
     let secs = started.elapsed().as_secs_f64();
     let stored = store.journal().readings_count().await?;
@@ -208,6 +215,7 @@ async fn run(
         "devices": args.devices,
         "readings": total,
         "window": args.window,
+        "per_publish": k,
         "seconds": (secs * 1000.0).round() / 1000.0,
         "readings_per_second": (total as f64 / secs).round(),
         "stored": stored,
@@ -277,10 +285,12 @@ async fn connect(
     }
 }
 
-/// Publishes `n` readings an hour apart, at most `window` unacknowledged.
+/// Publishes `n` readings an hour apart, `k` per publish, at most
+/// `window` publishes unacknowledged; returns the publishes acknowledged.
 async fn blast(
     mut stream: TcpStream,
     n: usize,
+    k: usize,
     window: usize,
     epoch_ms: i64,
     device: usize,
@@ -289,14 +299,24 @@ async fn blast(
     let mut buf = BytesMut::with_capacity(4096);
     let (mut sent, mut acked) = (0usize, 0usize);
     let offset = i64::try_from(device % 3_600).unwrap_or(0) * 1_000;
+    let n = n / k;
     while acked < n {
         while sent < n && sent - acked < window {
-            let i = i64::try_from(sent).unwrap_or(0);
-            let payload = format!(
-                "{{\"ts\":{},\"values\":{{\"energy_wh\":{}}}}}",
-                epoch_ms + offset + i * 3_600_000,
-                i * 1_500
-            );
+            let samples: Vec<String> = (0..k)
+                .map(|j| {
+                    let i = i64::try_from(sent * k + j).unwrap_or(0);
+                    format!(
+                        "{{\"ts\":{},\"values\":{{\"energy_wh\":{}}}}}",
+                        epoch_ms + offset + i * 3_600_000,
+                        i * 1_500
+                    )
+                })
+                .collect();
+            let payload = if k == 1 {
+                samples.concat()
+            } else {
+                format!("[{}]", samples.join(","))
+            };
             let pkid = u16::try_from(sent % 65_000 + 1).unwrap_or(1);
             yufu_mqtt::encode(
                 &Packet::Publish(Publish {

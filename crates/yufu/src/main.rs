@@ -241,6 +241,9 @@ enum BenchCommand {
         /// beyond ~28 000 connections).
         #[arg(long, default_value_t = 0)]
         hold: usize,
+        /// Readings per publish (a DTU's batched upload); 1 = one each.
+        #[arg(long, default_value_t = 1)]
+        per_publish: usize,
     },
 }
 
@@ -362,6 +365,7 @@ fn main() -> ExitCode {
                         readings,
                         window,
                         hold,
+                        per_publish,
                     },
             } => {
                 bench_mqtt::mqtt(bench_mqtt::MqttArgs {
@@ -369,6 +373,7 @@ fn main() -> ExitCode {
                     readings,
                     window,
                     hold,
+                    per_publish,
                 })
                 .await
             }

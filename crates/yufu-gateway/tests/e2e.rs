@@ -701,3 +701,144 @@ async fn unknown_tokens_are_refused_and_bad_payloads_dropped_keeping_the_connect
     pf.stop().await;
     db.finish().await;
 }
+
+/// A concentrator on the gateway API: connects a meter by serial, uploads
+/// its telemetry, and carries a trip to it and the answer back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_reports_for_its_meters_and_carries_their_commands() {
+    use yufu_mqtt::{Packet, Publish, QoS, Subscribe};
+    let db = TestDb::sqlite().await;
+    let store = db.shared();
+    let f = fleet(
+        store.as_ref(),
+        "gw",
+        MeterProtocol::Mqtt,
+        MeterProtocol::Mqtt,
+    )
+    .await;
+    let pf = platform(Arc::clone(&store), None).await;
+    pf.recharge(f.account.id, 100_000, "e2e-open").await;
+    let token = yufu_gateway::issue_token(store.as_ref(), f.account.organisation_id, None, "DTU-1")
+        .await
+        .unwrap();
+    let mut s = TcpStream::connect(pf.mqtt).await.unwrap();
+    let mut buf = BytesMut::new();
+    send(&mut s, connect_packet(&token)).await;
+    assert!(matches!(
+        mqtt_packet(&mut s, &mut buf).await,
+        Packet::ConnAck(_)
+    ));
+    send(
+        &mut s,
+        Packet::Subscribe(Subscribe {
+            pkid: 1,
+            filters: vec![("v1/gateway/rpc".into(), QoS::AtLeastOnce)],
+        }),
+    )
+    .await;
+    assert!(matches!(
+        mqtt_packet(&mut s, &mut buf).await,
+        Packet::SubAck(_)
+    ));
+    let serial = f.electricity.serial.as_str().to_owned();
+    let publish = |pkid: u16, topic: &str, payload: String| {
+        Packet::Publish(Publish {
+            dup: false,
+            qos: QoS::AtLeastOnce,
+            retain: false,
+            topic: topic.into(),
+            pkid,
+            payload: payload.into_bytes().into(),
+        })
+    };
+    send(
+        &mut s,
+        publish(
+            2,
+            "v1/gateway/connect",
+            format!(r#"{{"device":"{serial}"}}"#),
+        ),
+    )
+    .await;
+    let now = jiff::Timestamp::now().as_millisecond();
+    send(
+        &mut s,
+        publish(
+            3,
+            "v1/gateway/telemetry",
+            format!(
+                r#"{{"{serial}":[{{"ts":{},"values":{{"energy_kwh":"10.000"}}}},{{"ts":{now},"values":{{"energy_kwh":"12.500"}}}}],"NO-SUCH-METER":{{"energy_kwh":1}}}}"#,
+                now - 3_600_000
+            ),
+        ),
+    )
+    .await;
+    for want in [2u16, 3] {
+        assert_eq!(mqtt_packet(&mut s, &mut buf).await, Packet::PubAck(want));
+    }
+    let head = pf
+        .writer
+        .meter(f.electricity.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .readings_head
+        .unwrap();
+    let rows = store.journal().reading_chain(head, 10).await.unwrap();
+    assert_eq!(
+        rows.iter().map(|r| r.register).collect::<Vec<_>>(),
+        vec![12_500, 10_000]
+    );
+    assert_eq!(rows[0].verdict, "billed");
+    // A trip goes through the gateway and its answer comes back.
+    pf.writer
+        .queue_command(
+            f.electricity.id,
+            yufu_domain::command::CommandKind::Trip,
+            "operator".into(),
+        )
+        .await
+        .unwrap();
+    let request = loop {
+        match mqtt_packet(&mut s, &mut buf).await {
+            Packet::Publish(p) if p.topic == "v1/gateway/rpc" => break p,
+            _ => {}
+        }
+    };
+    let (device, rpc) = yufu_devapi::RpcRequest::parse_gateway(&request.payload).unwrap();
+    assert_eq!(device, serial);
+    assert_eq!(
+        yufu_devapi::MeterCommand::from_request(&rpc).unwrap(),
+        yufu_devapi::MeterCommand::TRIP
+    );
+    send(
+        &mut s,
+        publish(
+            4,
+            "v1/gateway/rpc",
+            format!(
+                r#"{{"device":"{serial}","id":{},"data":{{"ok":true}}}}"#,
+                rpc.id
+            ),
+        ),
+    )
+    .await;
+    wait_for(
+        "the trip to be acknowledged through the gateway",
+        10,
+        async || {
+            store
+                .journal()
+                .meter_commands(f.electricity.id, 5)
+                .await
+                .unwrap()
+                .iter()
+                .any(|c| c.kind == "trip" && c.state == "acknowledged")
+        },
+    )
+    .await;
+    let c = pf.gateway.presence.view(f.electricity.id).unwrap();
+    assert_eq!(c.via, Some(yufu_gateway::Transport::MqttGateway));
+    pf.stop().await;
+    db.finish().await;
+}

@@ -465,3 +465,128 @@ async fn the_prepaid_engine_over_http_on_postgres() {
     };
     prepaid_story(db).await;
 }
+
+/// The device routes: tokens issued once and revoked, alarms listed and
+/// paged, connectivity without a running gateway, safety-hold release.
+async fn device_story(db: TestDb) {
+    let api = TestServer::start(db).await;
+    let (_, ids) = setup(&api, 1).await;
+    let (_, meter_id) = ids[0].clone();
+    let (status, out) = api
+        .call(
+            "POST",
+            &format!("/api/v1/meters/{meter_id}/device-token"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 201, "{out}");
+    let token = out["token"].as_str().unwrap();
+    assert_eq!(token.len(), 24);
+    // Only the hash is kept.
+    let hash = yufu_gateway::hash_token(token);
+    let found = api
+        .db
+        .store()
+        .find_device_token(&hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.meter_id.unwrap().to_string(), meter_id);
+    assert_eq!(api.db.count_rows("device_tokens").await, 1);
+    let (status, out) = api
+        .call(
+            "DELETE",
+            &format!("/api/v1/meters/{meter_id}/device-token"),
+            None,
+        )
+        .await;
+    assert_eq!((status, out["revoked"].as_u64()), (200, Some(1)));
+    assert!(
+        api.db
+            .store()
+            .find_device_token(&hash)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // A refused reading raises an alarm; it is listed per meter and fleet-wide.
+    let (status, _) = post_raw(
+        &api,
+        "/api/v1/readings",
+        &[],
+        json!({ "readings": [
+            { "meter_id": meter_id, "at": "2026-03-01T00:00:00+08:00", "register": 5_000 },
+            { "meter_id": meter_id, "at": "2026-03-02T00:00:00+08:00", "register": 1_000 },
+        ]})
+        .to_string(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, out) = api
+        .call("GET", "/api/v1/alarms?open=true&limit=1", None)
+        .await;
+    assert_eq!(status, 200, "{out}");
+    let alarms = out["alarms"].as_array().unwrap();
+    assert_eq!(alarms.len(), 1, "{out}");
+    assert_eq!(alarms[0]["meter_id"], meter_id.as_str());
+    assert_eq!(alarms[0]["open"], true);
+    let (_, mine) = api
+        .call("GET", &format!("/api/v1/meters/{meter_id}/alarms"), None)
+        .await;
+    assert_eq!(mine["alarms"][0]["id"], alarms[0]["id"]);
+    let (status, _) = api.call("GET", "/api/v1/alarms?limit=0", None).await;
+    assert_eq!(status, 422);
+
+    // No gateway in this server: a meter reads offline, the fleet count is 503.
+    let (status, out) = api
+        .call(
+            "GET",
+            &format!("/api/v1/meters/{meter_id}/connectivity"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(
+        (out["online"].clone(), out["connected"].clone()),
+        (json!(false), json!(false))
+    );
+    let (status, _) = api.call("GET", "/api/v1/connectivity", None).await;
+    assert_eq!(status, 503);
+    // Releasing a hold that is not there changes nothing; a reason is required.
+    let path = format!("/api/v1/meters/{meter_id}/safety-hold/release");
+    let (status, _) = api
+        .call("POST", &path, Some(json!({ "reason": " " })))
+        .await;
+    assert_eq!(status, 422);
+    let (status, out) = api
+        .call("POST", &path, Some(json!({ "reason": "checked on site" })))
+        .await;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["safety_hold"], Value::Null);
+    let (status, _) = api
+        .call(
+            "GET",
+            "/api/v1/meters/01890000-0000-7000-8000-000000000000/connectivity",
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn device_routes_on_sqlite() {
+    device_story(TestDb::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn device_routes_on_postgres() {
+    let Some(db) = TestDb::postgres().await else {
+        eprintln!(
+            "!!! SKIPPED: YUFU_TEST_DATABASE_URL is not set; the PostgreSQL half did not run"
+        );
+        return;
+    };
+    device_story(db).await;
+}

@@ -65,6 +65,13 @@ fn milli_text(value: u64) -> String {
     format!("{}.{:03}", value / 1000, value % 1000)
 }
 
+/// The register as the meter displays it: 0.01 kWh (10 Wh) or 0.01 m³
+/// (10 L), the resolution DL/T 645 and CJ/T 188 carry, so a meter reports
+/// the same value whichever way it is read.
+fn shown(register: u64) -> u64 {
+    register - register % 10
+}
+
 /// The telemetry sample a meter reports now.
 pub fn report(meter: &mut SimMeter, now: Timestamp, speed: u32) -> TelemetrySample {
     meter.advance(now, speed);
@@ -73,12 +80,12 @@ pub fn report(meter: &mut SimMeter, now: Timestamp, speed: u32) -> TelemetrySamp
         Utility::Electricity => {
             values.push((
                 "energy_kwh".to_owned(),
-                TelemetryValue::Decimal(milli_text(meter.register)),
+                TelemetryValue::Decimal(milli_text(shown(meter.register))),
             ));
             for (i, r) in meter.rates.iter().enumerate() {
                 values.push((
                     format!("energy_t{}_kwh", i + 1),
-                    TelemetryValue::Decimal(milli_text(*r)),
+                    TelemetryValue::Decimal(milli_text(shown(*r))),
                 ));
             }
             let relay = if meter.supply == Supply::On {
@@ -91,7 +98,7 @@ pub fn report(meter: &mut SimMeter, now: Timestamp, speed: u32) -> TelemetrySamp
         Utility::Water | Utility::Gas => {
             values.push((
                 "volume_m3".to_owned(),
-                TelemetryValue::Decimal(milli_text(meter.register)),
+                TelemetryValue::Decimal(milli_text(shown(meter.register))),
             ));
             let valve = if meter.supply == Supply::On {
                 "open"
@@ -385,7 +392,7 @@ mod tests {
         m.register = 1_234_567;
         let sample = report(&mut m, now, 1);
         let parsed = yufu_devapi::meter_report(&sample).expect("contract");
-        assert_eq!(parsed.register, Some(1_234_567));
+        assert_eq!(parsed.register, Some(1_234_560), "shown in 0.01 kWh");
         assert_eq!(parsed.relay, Some(SwitchState::Closed));
         // A trip RPC cuts the supply and is reported.
         let trip = MeterCommand::TRIP.to_request(5);

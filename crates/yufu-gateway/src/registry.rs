@@ -144,9 +144,19 @@ impl Registry {
         self.write().tokens.insert(hash_token(token), identity);
     }
 
+    /// Forgets every cached token of a meter (after a revocation), so the
+    /// next connection with one is checked against the store again.
+    pub fn forget_meter(&self, meter: MeterId) {
+        self.write()
+            .tokens
+            .retain(|_, id| !matches!(id, Identity::Meter(m) if m.id == meter));
+    }
+
     /// The identity behind an access token; `None` for an unknown or
-    /// revoked token. Revocation takes effect at the next connection of a
-    /// process that has not cached the token yet, or after a restart.
+    /// revoked token. A revocation through the API clears the cache at once
+    /// ([`Registry::forget_meter`]); one made in the database by other means
+    /// takes effect when this process has not cached the token, or after a
+    /// restart.
     pub async fn authenticate(&self, token: &str) -> Result<Option<Identity>, StoreError> {
         let hash = hash_token(token);
         if let Some(id) = self.read().tokens.get(&hash) {

@@ -689,6 +689,19 @@ async fn unknown_tokens_are_refused_and_bad_payloads_dropped_keeping_the_connect
     let rows = store.journal().reading_chain(head, 10).await.unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].register, 12_345);
+    // Revoked (as the API does it): the next connection is refused.
+    store
+        .revoke_device_tokens(f.electricity.id, jiff::Timestamp::now().as_millisecond())
+        .await
+        .unwrap();
+    pf.gateway.registry.forget_meter(f.electricity.id);
+    let mut s2 = TcpStream::connect(pf.mqtt).await.unwrap();
+    let mut buf2 = BytesMut::new();
+    send(&mut s2, connect_packet(&token)).await;
+    match mqtt_packet(&mut s2, &mut buf2).await {
+        Packet::ConnAck(a) => assert_eq!(a.code, ConnectReturnCode::NotAuthorized),
+        other => panic!("{other:?}"),
+    }
     // Open alarms are listed fleet-wide.
     let _ = store
         .journal()

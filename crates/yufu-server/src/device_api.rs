@@ -228,8 +228,8 @@ pub(crate) struct RevokedOut {
     revoked: u64,
 }
 
-/// Revokes every access token of a meter (takes effect on new
-/// connections; restart to drop sessions already open).
+/// Revokes every access token of a meter: new connections with them are
+/// refused at once; a session already open stays until it disconnects.
 #[utoipa::path(delete, path = "/api/v1/meters/{id}/device-token", tag = "devices",
     responses((status = 200, body = RevokedOut), (status = 404, body = ErrorBody)))]
 pub(crate) async fn delete_device_token(
@@ -242,6 +242,9 @@ pub(crate) async fn delete_device_token(
         .store
         .revoke_device_tokens(meter, jiff::Timestamp::now().as_millisecond())
         .await?;
+    if let Some(g) = &s.gateway {
+        g.registry.forget_meter(meter);
+    }
     Ok(Json(RevokedOut { revoked }))
 }
 

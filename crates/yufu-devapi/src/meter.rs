@@ -43,6 +43,12 @@ impl DeviceEvent {
     }
 }
 
+impl std::fmt::Display for DeviceEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What one telemetry sample tells the engine.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct MeterReport {

@@ -301,6 +301,24 @@ impl Command {
         }
     }
 
+    /// Takes back a command that is queued or already sent (no more
+    /// attempts); a sent one may still have reached the meter, so whoever
+    /// withdraws it must follow with the command that undoes it.
+    pub fn withdraw(&mut self, now: Timestamp, reason: &str) -> Result<(), IllegalTransition> {
+        if !matches!(self.state, CommandState::Queued | CommandState::Sent) {
+            return Err(IllegalTransition {
+                state: self.state,
+                action: "withdrawn",
+            });
+        }
+        self.go(
+            now,
+            CommandState::Superseded,
+            format!("withdrawn: {reason}"),
+        );
+        Ok(())
+    }
+
     pub fn supersede(&mut self, now: Timestamp, by: CommandKind) -> Result<(), IllegalTransition> {
         if self.state != CommandState::Queued {
             return Err(IllegalTransition {

@@ -19,6 +19,14 @@ pub struct CommandUpdate {
     pub alarm: Option<Alarm>,
 }
 
+/// What a safety shut-off changed: commands taken back (to be stored as
+/// superseded) and the valve close queued, if one was needed.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct SafetyShutoff {
+    pub withdrawn: Vec<CommandUpdate>,
+    pub queued: Option<QueuedCommand>,
+}
+
 /// Why an operator's command was not queued.
 #[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
 pub enum CommandRefused {
@@ -92,15 +100,18 @@ impl Engine {
 
     /// Shuts a water or gas meter's valve for safety (a gas leak reported by
     /// the meter): the valve closes whatever the balance, and stays closed —
-    /// recharges do not reopen it — until [`Engine::release_safety`]. A
-    /// pending valve-open is superseded; one already on its way is followed
-    /// by the close. Returns the command queued, if a new one was needed.
+    /// recharges do not reopen it — until [`Engine::release_safety`].
+    ///
+    /// Every pending valve-open is withdrawn, even one already sent (it
+    /// must not be retried), and so is a valve-close already sent: the meter
+    /// may have carried out an open after it, so a fresh close is queued to
+    /// go out now, after anything in flight. A queued close is kept.
     pub fn safety_shutoff(
         &mut self,
         meter: MeterId,
         reason: &str,
         now: Timestamp,
-    ) -> Result<Option<QueuedCommand>, CommandRefused> {
+    ) -> Result<SafetyShutoff, CommandRefused> {
         let slot = self
             .meters
             .get_mut(&meter)
@@ -110,24 +121,42 @@ impl Engine {
         }
         slot.safety_hold = Some(reason.into());
         slot.commands.retain(|c| c.state.is_pending());
-        let kind = CommandKind::ValveClose;
-        let superseded = match admit(&slot.commands, kind) {
-            Admission::AlreadyPending(_) => return Ok(None),
-            Admission::Queue => None,
-            Admission::Supersede(i) => {
-                let old = slot.commands[i].kind;
-                // In flight: it cannot be withdrawn; queue the close behind it.
-                slot.commands[i].supersede(now, kind).ok().map(|()| old)
+        let mut withdrawn = Vec::new();
+        for c in &mut slot.commands {
+            let stale = match c.kind {
+                CommandKind::ValveOpen => true,
+                CommandKind::ValveClose => c.state == CommandState::Sent,
+                _ => false,
+            };
+            if stale
+                && c.withdraw(now, &format!("safety shut-off ({reason})"))
+                    .is_ok()
+            {
+                withdrawn.push(CommandUpdate {
+                    meter,
+                    command: c.clone(),
+                    alarm: None,
+                });
             }
+        }
+        slot.commands.retain(|c| c.state.is_pending());
+        let queued = if slot
+            .commands
+            .iter()
+            .any(|c| c.kind == CommandKind::ValveClose)
+        {
+            None
+        } else {
+            let command = Command::queue(CommandKind::ValveClose, now, reason);
+            slot.commands.push(command.clone());
+            self.with_commands.insert(meter);
+            Some(QueuedCommand {
+                meter,
+                command,
+                superseded: None,
+            })
         };
-        let command = Command::queue(kind, now, reason);
-        slot.commands.push(command.clone());
-        self.with_commands.insert(meter);
-        Ok(Some(QueuedCommand {
-            meter,
-            command,
-            superseded,
-        }))
+        Ok(SafetyShutoff { withdrawn, queued })
     }
 
     /// Lifts a safety hold. The valve reopens only if the account's supply

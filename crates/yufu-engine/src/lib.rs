@@ -16,7 +16,7 @@ use yufu_tariff::{BillingState, MeterParams, Pricer, RateRegisters, Reading, Tar
 mod commands;
 mod snapshot;
 
-pub use commands::{CommandRefused, CommandUpdate};
+pub use commands::{CommandRefused, CommandUpdate, SafetyShutoff};
 pub use snapshot::{AccountSnapshot, MeterSnapshot, SiteSnapshot, SnapshotItem};
 
 /// Readings remembered per meter to recognise replays of recent ones (older

@@ -543,20 +543,43 @@ fn a_gas_leak_holds_the_valve_shut_until_released() {
     let mut f = Fixture::new(ProtectedWindows::default());
     f.recharge("2026-07-01T00:00+08:00", 10_000, "pay-1");
     let now = at("2026-07-02T08:00+08:00");
-    let q = f
-        .engine
-        .safety_shutoff(f.gas, "gas_leak", now)
-        .unwrap()
-        .expect("a valve close is queued");
-    assert_eq!(q.command.kind, CommandKind::ValveClose);
-    assert_eq!(f.engine.safety_hold(f.gas), Some("gas_leak"));
-    // A second report of the same leak queues nothing more.
+    // A valve-open already on its way to the meter when the leak is reported.
+    f.engine
+        .queue_command(f.gas, CommandKind::ValveOpen, "operator", now)
+        .unwrap();
     assert!(
         f.engine
-            .safety_shutoff(f.gas, "gas_leak", now)
-            .unwrap()
-            .is_none()
+            .command_sent(f.gas, CommandKind::ValveOpen, now)
+            .is_some()
     );
+    let done = f.engine.safety_shutoff(f.gas, "gas_leak", now).unwrap();
+    // It is withdrawn (never retried), and a close follows it.
+    assert_eq!(done.withdrawn.len(), 1);
+    assert_eq!(done.withdrawn[0].command.kind, CommandKind::ValveOpen);
+    assert_eq!(
+        done.withdrawn[0].command.state,
+        yufu_domain::command::CommandState::Superseded
+    );
+    let q = done.queued.expect("a valve close is queued");
+    assert_eq!(q.command.kind, CommandKind::ValveClose);
+    assert_eq!(f.engine.safety_hold(f.gas), Some("gas_leak"));
+    assert_eq!(
+        f.engine.due_commands(now),
+        vec![(f.gas, CommandKind::ValveClose)]
+    );
+    // A second report of the same leak queues nothing more.
+    let again = f.engine.safety_shutoff(f.gas, "gas_leak", now).unwrap();
+    assert!(again.queued.is_none() && again.withdrawn.is_empty());
+    // Once the close is sent, a further report withdraws it and queues a
+    // fresh one (an open may have reached the meter after it).
+    assert!(
+        f.engine
+            .command_sent(f.gas, CommandKind::ValveClose, now)
+            .is_some()
+    );
+    let later = f.engine.safety_shutoff(f.gas, "gas_leak", now).unwrap();
+    assert_eq!(later.withdrawn.len(), 1);
+    assert!(later.queued.is_some());
     // Electricity has no valve.
     assert!(matches!(
         f.engine.safety_shutoff(f.meter, "gas_leak", now),

@@ -12,7 +12,6 @@
 //! commands as frames, confirmed by the reply **and** by reading the
 //! status back.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -648,10 +647,6 @@ async fn command(
         }
     }
 }
-
-/// Remembered per process: nothing here yet, kept for symmetry with MQTT.
-#[allow(dead_code)]
-type Learned = HashMap<String, cjt::DiOrder>;
 
 #[cfg(test)]
 mod tests {

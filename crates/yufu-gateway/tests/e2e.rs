@@ -21,7 +21,6 @@ use yufu_gateway::{Gateway, GatewayConfig, TcpListenerSpec};
 use yufu_sim::mqtt::{MqttOptions, run_mqtt_meter};
 use yufu_sim::{FaultRates, Profile, SimMeter, Supply, TcpOptions, run_tcp_meter};
 use yufu_store::Store;
-use yufu_store::journal::AlarmFilter;
 use yufu_store_contract::TestDb;
 use yufu_writer::Writer;
 
@@ -422,8 +421,8 @@ async fn over_embedded_mqtt(db: TestDb) {
     .unwrap();
     let gas = sim(&f.gas, Profile::Gas);
     gas.lock().unwrap().inject(yufu_sim::DeviceEvent::GasLeak);
-    // The simulated meter locks its own valve on a leak; open it so the
-    // platform's shut-off is what closes it in the record.
+    // (The simulated meter also locks its own valve, as real ones do; what
+    // is checked here is the platform's side: alarm, command, hold.)
     let gas_runner = tokio::spawn(run_mqtt_meter(
         pf.mqtt,
         gas_token,
@@ -433,7 +432,10 @@ async fn over_embedded_mqtt(db: TestDb) {
     wait_for("a gas_leak alarm and the valve shut-off", 20, async || {
         let alarms = store.journal().meter_alarms(f.gas.id, 10).await.unwrap();
         let cmds = store.journal().meter_commands(f.gas.id, 10).await.unwrap();
-        alarms.iter().any(|a| a.kind == "gas_leak") && cmds.iter().any(|c| c.kind == "valve_close")
+        alarms.iter().any(|a| a.kind == "gas_leak")
+            && cmds
+                .iter()
+                .any(|c| c.kind == "valve_close" && c.state == "acknowledged")
     })
     .await;
     let view = pf.writer.meter(f.gas.id).await.unwrap().unwrap();
@@ -702,15 +704,6 @@ async fn unknown_tokens_are_refused_and_bad_payloads_dropped_keeping_the_connect
         Packet::ConnAck(a) => assert_eq!(a.code, ConnectReturnCode::NotAuthorized),
         other => panic!("{other:?}"),
     }
-    // Open alarms are listed fleet-wide.
-    let _ = store
-        .journal()
-        .list_alarms(&AlarmFilter {
-            limit: 10,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
     pf.stop().await;
     db.finish().await;
 }

@@ -8,45 +8,9 @@ use yufu_domain::Utility;
 
 use crate::rng::{PPM, Rng};
 
-/// Something a meter reports happening to it. [`DeviceEvent::as_str`] gives
-/// the snake_case names the platform's alarm rules use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum DeviceEvent {
-    Tamper,
-    CoverOpen,
-    Magnetic,
-    GasLeak,
-    LowBattery,
-    ValveFault,
-}
-
-impl DeviceEvent {
-    pub const ALL: [DeviceEvent; 6] = [
-        DeviceEvent::Tamper,
-        DeviceEvent::CoverOpen,
-        DeviceEvent::Magnetic,
-        DeviceEvent::GasLeak,
-        DeviceEvent::LowBattery,
-        DeviceEvent::ValveFault,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeviceEvent::Tamper => "tamper",
-            DeviceEvent::CoverOpen => "cover_open",
-            DeviceEvent::Magnetic => "magnetic",
-            DeviceEvent::GasLeak => "gas_leak",
-            DeviceEvent::LowBattery => "low_battery",
-            DeviceEvent::ValveFault => "valve_fault",
-        }
-    }
-}
-
-impl fmt::Display for DeviceEvent {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// The events a meter reports are the platform's own device-event
+/// contract (`yufu-devapi`), so the simulator cannot drift from it.
+pub use yufu_devapi::DeviceEvent;
 
 /// How often each fault happens, in parts per million per report (a reading
 /// sent, or a request answered over TCP).

@@ -352,6 +352,7 @@ impl State {
         replayed: Option<i64>,
         batch: &mut JournalBatch,
     ) -> Result<(), String> {
+        let mut withdrawn = Vec::new();
         let queued = match event {
             CommandEvent::Queue {
                 meter,
@@ -359,7 +360,13 @@ impl State {
                 reason,
             } => Some(self.engine.queue_command(*meter, *kind, reason, now)),
             CommandEvent::Safety { meter, reason } => {
-                self.engine.safety_shutoff(*meter, reason, now).transpose()
+                match self.engine.safety_shutoff(*meter, reason, now) {
+                    Ok(done) => {
+                        withdrawn = done.withdrawn;
+                        done.queued.map(Ok)
+                    }
+                    Err(e) => Some(Err(e)),
+                }
             }
             CommandEvent::ReleaseSafety { meter, reason } => {
                 self.engine.release_safety(*meter, reason, now).transpose()
@@ -376,6 +383,10 @@ impl State {
             kind: KIND_COMMAND.to_owned(),
             body: json(event),
         });
+        // Withdrawn commands are stored before the close that replaces them.
+        for u in withdrawn {
+            self.command_row(u.meter, &u.command, now, batch);
+        }
         self.outcome(
             Outcome {
                 commands: queued.into_iter().collect(),

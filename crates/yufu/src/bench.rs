@@ -47,21 +47,19 @@ pub async fn ingest(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run(store: Arc<dyn Store>, args: &Args) -> anyhow::Result<serde_json::Value> {
-    let config = WriterConfig {
+/// The writer as the benchmarks run it: no checkpoints (timed separately)
+/// and no scheduler ticks in the way.
+pub(crate) fn writer_config() -> WriterConfig {
+    WriterConfig {
         checkpoint_every: 0,
         checkpoint_on_shutdown: false,
         tick_every: Duration::from_secs(3600),
         ..WriterConfig::default()
-    };
-    let (writer, task) = yufu_writer::start(store.clone(), config.clone()).await?;
-    let started = Instant::now();
-    // Fleet: one site, one tariff, an account per meter.
-    let ids: Vec<(AccountId, MeterId)> = (0..args.meters)
-        .map(|_| (AccountId::new(), MeterId::new()))
-        .collect();
-    let no_cutoff = BalancePolicy::new(vec![], Fen(-1_000_000_000_000))?;
-    let cutoff_at_zero = BalancePolicy::new(vec![Fen(500)], Fen(0))?;
+    }
+}
+
+/// The benchmark site (`bench`) and its tiered tariff (`bench/tiered`).
+pub(crate) async fn configure_site(writer: &yufu_writer::Writer) -> anyhow::Result<()> {
     writer
         .configure(vec![
             ConfigChange::Site {
@@ -76,6 +74,20 @@ async fn run(store: Arc<dyn Store>, args: &Args) -> anyhow::Result<serde_json::V
             },
         ])
         .await?;
+    Ok(())
+}
+
+async fn run(store: Arc<dyn Store>, args: &Args) -> anyhow::Result<serde_json::Value> {
+    let config = writer_config();
+    let (writer, task) = yufu_writer::start(store.clone(), config.clone()).await?;
+    let started = Instant::now();
+    // Fleet: one site, one tariff, an account per meter.
+    let ids: Vec<(AccountId, MeterId)> = (0..args.meters)
+        .map(|_| (AccountId::new(), MeterId::new()))
+        .collect();
+    let no_cutoff = BalancePolicy::new(vec![], Fen(-1_000_000_000_000))?;
+    let cutoff_at_zero = BalancePolicy::new(vec![Fen(500)], Fen(0))?;
+    configure_site(&writer).await?;
     let epoch = Timestamp::from_second(1_767_225_600)?; // 2026-01-01T00:00:00Z
     for (n, chunk) in ids.chunks(5_000).enumerate() {
         let mut changes = Vec::with_capacity(chunk.len() * 2);

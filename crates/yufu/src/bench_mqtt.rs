@@ -17,15 +17,12 @@ use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::task::JoinSet;
-use yufu_domain::balance::{BalancePolicy, ProtectedWindows};
+use yufu_domain::balance::BalancePolicy;
 use yufu_domain::{AccountId, Fen, MeterId, MeterProtocol, OrganisationId, Utility};
 use yufu_gateway::registry::{Identity, MeterInfo};
 use yufu_mqtt::{Connect, ConnectReturnCode, Packet, Protocol, Publish, QoS};
 use yufu_tariff::MeterParams;
-use yufu_writer::{ConfigChange, WriterConfig};
-
-const TARIFF: &str =
-    include_str!("../../../examples/tariffs/guangdong-residential-electricity.toml");
+use yufu_writer::ConfigChange;
 
 #[derive(Debug, Clone)]
 pub struct MqttArgs {
@@ -64,13 +61,8 @@ async fn run(
     store: Arc<dyn yufu_store::Store>,
     args: &MqttArgs,
 ) -> anyhow::Result<serde_json::Value> {
-    let config = WriterConfig {
-        checkpoint_every: 0,
-        checkpoint_on_shutdown: false,
-        tick_every: Duration::from_secs(3600),
-        ..WriterConfig::default()
-    };
-    let (writer, task) = yufu_writer::start(Arc::clone(&store), config).await?;
+    let (writer, task) =
+        yufu_writer::start(Arc::clone(&store), crate::bench::writer_config()).await?;
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let target = listener.local_addr()?;
     let gateway = yufu_gateway::Gateway::start(
@@ -87,20 +79,7 @@ async fn run(
     )
     .await?;
     // The fleet, in the engine, and its tokens in the gateway's cache.
-    writer
-        .configure(vec![
-            ConfigChange::Site {
-                key: "bench".into(),
-                windows: ProtectedWindows::default(),
-                tz: "Asia/Shanghai".into(),
-            },
-            ConfigChange::Tariff {
-                key: "bench/tiered".into(),
-                revision: 1,
-                toml: TARIFF.into(),
-            },
-        ])
-        .await?;
+    crate::bench::configure_site(&writer).await?;
     let org = OrganisationId::new();
     let epoch_ms: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
     let no_cutoff = BalancePolicy::new(vec![], Fen(-1_000_000_000_000))?;

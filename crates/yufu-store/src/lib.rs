@@ -11,12 +11,16 @@ use yufu_domain::{
     StaffUserId, Unit, UnitId, Username, Utility,
 };
 
+pub mod access;
+#[doc(hidden)]
+pub mod access_sql;
 pub mod journal;
 #[doc(hidden)]
 pub mod journal_sql;
 #[doc(hidden)]
 pub mod sql;
 
+pub use access::Access;
 pub use journal::Journal;
 
 #[doc(hidden)]
@@ -197,6 +201,9 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 
     /// The engine's journal in the same database (see [`journal`]).
     fn journal(&self) -> &dyn Journal;
+
+    /// Sessions, tokens, the audit log, payments, refunds and webhooks (see [`access`]).
+    fn access(&self) -> &dyn Access;
 
     /// Answers when the database accepts a query (for `/readyz`).
     async fn ping(&self) -> StoreResult<()>;

@@ -364,6 +364,10 @@ macro_rules! impl_sql_store {
                 self
             }
 
+            fn access(&self) -> &dyn $crate::Access {
+                self
+            }
+
             async fn ping(&self) -> $crate::StoreResult<()> {
                 self.backend_ping().await
             }

@@ -71,6 +71,10 @@ fn the_domain_the_pricing_core_the_engine_core_and_the_codecs_do_no_io() {
         "yufu-cjt188",
         "yufu-devapi",
         "yufu-mqtt",
+        "yufu-access",
+        "yufu-vault",
+        "yufu-payments",
+        "yufu-csvio",
     ] {
         for dep in normal_dependencies(krate) {
             assert!(

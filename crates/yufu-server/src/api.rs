@@ -3,17 +3,13 @@
 //! assignment. Handlers are thin: parse into domain values (422 on a broken
 //! rule), call the store, render a DTO.
 //!
-//! Until access control lands (the access issue), these routes answer only
-//! clients on this machine (loopback): [`local_only`].
-
-use std::net::SocketAddr;
+//! Every route here passes the gate (`auth::gate`): the permission is
+//! checked there, and site scope for routes addressed by an id.
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{ConnectInfo, FromRequest, Path, Query, Request, State};
+use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::StatusCode;
-use axum::middleware::Next;
-use axum::response::Response;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use yufu_domain::*;
@@ -21,23 +17,6 @@ use yufu_store::{MeterFilter, Page};
 
 use crate::error::ErrorBody;
 use crate::{AppState, WebError};
-
-/// Refuses clients that are not on this machine. The data API has no
-/// access control yet, so it must not be reachable from the network even
-/// when `YUFU_HTTP_ADDR` is not a loopback address.
-pub(crate) async fn local_only(req: Request, next: Next) -> Result<Response, WebError> {
-    let local = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .is_some_and(|ConnectInfo(addr)| addr.ip().is_loopback());
-    if !local {
-        return Err(WebError::Forbidden(
-            "the data API answers only this machine (loopback) until access control is configured"
-                .into(),
-        ));
-    }
-    Ok(next.run(req).await)
-}
 
 /// `Json` whose rejections are our error body, not axum's plain text.
 pub(crate) struct Body<T>(pub(crate) T);
@@ -240,17 +219,21 @@ pub(crate) async fn get_site(
     responses((status = 200, body = Listing<SiteOut>)))]
 pub(crate) async fn list_sites(
     State(s): State<AppState>,
+    caller: crate::Caller,
     Path(id): Path<String>,
     Query(q): Query<Paging>,
 ) -> Result<Json<Listing<SiteOut>>, WebError> {
     let page = q.page();
     let rows = s.store.list_sites(parse(&id)?, &page).await?;
-    Ok(Json(listing(
-        rows,
-        &page,
-        |x| x.id.to_string(),
-        SiteOut::from,
-    )))
+    let mut out = listing(rows, &page, |x| x.id.to_string(), SiteOut::from);
+    // Site-scoped staff see their sites only (the cursor still pages the
+    // whole list, so paging stays correct).
+    out.items.retain(|site| {
+        site.id
+            .parse::<SiteId>()
+            .is_ok_and(|id| caller.site(id).is_ok())
+    });
+    Ok(Json(out))
 }
 
 #[derive(serde::Deserialize, utoipa::ToSchema)]
@@ -361,8 +344,8 @@ pub(crate) struct CustomerIn {
     address: Option<String>,
 }
 
-/// A customer with personal data masked: the API has no roles yet to decide
-/// who may see it in full.
+/// A customer; personal data is masked unless the caller's role may read it
+/// (`read_personal`).
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub(crate) struct CustomerOut {
     id: String,
@@ -388,6 +371,24 @@ fn mask(s: &str, head: usize, tail: usize) -> String {
     out.push_str(&"*".repeat(chars.len() - head - tail));
     out.extend(&chars[chars.len() - tail..]);
     out
+}
+
+impl CustomerOut {
+    /// Unmasked for roles that may read personal data, masked for the rest.
+    fn for_caller(c: Customer, caller: &crate::Caller) -> Self {
+        if !caller.can(yufu_access::Permission::ReadPersonal) {
+            return c.into();
+        }
+        Self {
+            id: c.id.to_string(),
+            organisation_id: c.organisation_id.to_string(),
+            kind: c.kind.to_string(),
+            name: c.name.expose().clone(),
+            phone: c.phone.map(|p| p.expose().clone()),
+            id_number: c.id_number.map(|p| p.expose().clone()),
+            address: c.address.map(|p| p.expose().clone()),
+        }
+    }
 }
 
 impl From<Customer> for CustomerOut {
@@ -432,9 +433,42 @@ pub(crate) async fn create_customer(
     responses((status = 200, body = CustomerOut), (status = 404, body = ErrorBody)))]
 pub(crate) async fn get_customer(
     State(s): State<AppState>,
+    caller: crate::Caller,
     Path(id): Path<String>,
 ) -> Result<Json<CustomerOut>, WebError> {
-    Ok(Json(s.store.get_customer(parse(&id)?).await?.into()))
+    let c = s.store.get_customer(parse(&id)?).await?;
+    Ok(Json(CustomerOut::for_caller(c, &caller)))
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CustomerSearch {
+    organisation_id: String,
+    /// A phone number in any format (`+86 138-0013-8000`, `13800138000`).
+    phone: String,
+}
+
+/// Finds customers by phone number. Phone numbers are stored encrypted;
+/// the search goes through their keyed hash (blind index).
+#[utoipa::path(get, path = "/api/v1/customers", tag = "data", params(CustomerSearch),
+    responses((status = 200, body = Vec<CustomerOut>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn search_customers(
+    State(s): State<AppState>,
+    caller: crate::Caller,
+    Query(q): Query<CustomerSearch>,
+) -> Result<Json<Vec<CustomerOut>>, WebError> {
+    let org: OrganisationId = parse(&q.organisation_id)?;
+    if q.phone.bytes().filter(u8::is_ascii_digit).count() < 5 {
+        return Err(WebError::Invalid("phone needs at least 5 digits".into()));
+    }
+    let found = s.store.find_customers_by_phone(org, &q.phone).await?;
+    Ok(Json(
+        found
+            .into_iter()
+            .map(|c| CustomerOut::for_caller(c, &caller))
+            .collect(),
+    ))
 }
 
 #[derive(serde::Deserialize, utoipa::ToSchema)]
@@ -772,7 +806,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_sites))
         .routes(routes!(create_building))
         .routes(routes!(create_unit))
-        .routes(routes!(create_customer))
+        .routes(routes!(create_customer, search_customers))
         .routes(routes!(get_customer))
         .routes(routes!(create_account))
         .routes(routes!(get_account))
@@ -788,34 +822,6 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
 #[cfg(test)]
 mod tests {
     use super::mask;
-    use std::net::SocketAddr;
-
-    use axum::body::Body;
-    use axum::extract::ConnectInfo;
-    use axum::http::{Request, StatusCode};
-    use tower::ServiceExt;
-
-    async fn status_from(peer: &str) -> StatusCode {
-        let app = axum::Router::new()
-            .route("/x", axum::routing::get(|| async { "ok" }))
-            .route_layer(axum::middleware::from_fn(super::local_only));
-        let mut req = Request::builder().uri("/x").body(Body::empty()).unwrap();
-        let addr: SocketAddr = peer.parse().unwrap();
-        req.extensions_mut().insert(ConnectInfo(addr));
-        app.oneshot(req).await.unwrap().status()
-    }
-
-    #[tokio::test]
-    async fn the_data_api_answers_only_loopback_clients() {
-        assert_eq!(status_from("127.0.0.1:5000").await, StatusCode::OK);
-        assert_eq!(status_from("[::1]:5000").await, StatusCode::OK);
-        // Documentation addresses (RFC 5737 / 3849): never contacted, only compared.
-        assert_eq!(status_from("192.0.2.10:5000").await, StatusCode::FORBIDDEN);
-        assert_eq!(
-            status_from("[2001:db8::1]:5000").await,
-            StatusCode::FORBIDDEN
-        );
-    }
 
     #[test]
     fn masks_keep_only_the_ends() {

@@ -15,8 +15,17 @@ pub enum WebError {
     /// A value breaks a domain rule.
     #[error("{0}")]
     Invalid(String),
+    /// No credentials, or credentials that do not work (401).
+    #[error("{0}")]
+    Unauthenticated(String),
     #[error("{0}")]
     Forbidden(String),
+    /// Too many requests; try again after this many seconds (429).
+    #[error("too many requests; try again in {0} s")]
+    TooManyRequests(i64),
+    /// The account is locked after failed sign-ins (423), for this many seconds.
+    #[error("{0}")]
+    Locked(String, i64),
     /// The request conflicts with an earlier one (e.g. a reused idempotency key).
     #[error("{0}")]
     Conflict(String),
@@ -42,6 +51,37 @@ impl IntoResponse for WebError {
             WebError::BadRequest(m) => (StatusCode::BAD_REQUEST, "bad_request", m.clone()),
             WebError::Invalid(m) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid", m.clone()),
             WebError::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m.clone()),
+            WebError::Unauthenticated(m) => {
+                (StatusCode::UNAUTHORIZED, "unauthenticated", m.clone())
+            }
+            WebError::TooManyRequests(secs) => {
+                let mut r = (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    Json(ErrorBody {
+                        code: "too_many_requests",
+                        message: self.to_string(),
+                    }),
+                )
+                    .into_response();
+                if let Ok(v) = axum::http::HeaderValue::from_str(&secs.to_string()) {
+                    r.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+                }
+                return r;
+            }
+            WebError::Locked(m, secs) => {
+                let mut r = (
+                    StatusCode::LOCKED,
+                    Json(ErrorBody {
+                        code: "locked",
+                        message: m.clone(),
+                    }),
+                )
+                    .into_response();
+                if let Ok(v) = axum::http::HeaderValue::from_str(&secs.to_string()) {
+                    r.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+                }
+                return r;
+            }
             WebError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m.clone()),
             WebError::Unavailable(m) => {
                 tracing::error!(error = %m, "service unavailable");

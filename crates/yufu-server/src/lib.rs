@@ -1,11 +1,17 @@
 #![doc = include_str!("../README.md")]
 
+pub mod access_api;
 mod api;
+pub mod audit_log;
+pub mod auth;
 mod device_api;
 mod engine_api;
 mod error;
 mod landing;
 mod metrics_layer;
+mod payments_api;
+pub mod password;
+pub mod policy;
 mod routes;
 
 use std::future::Future;
@@ -18,6 +24,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 use yufu_store::Store;
 
+pub use auth::{Caller, Security, SecurityConfig};
 pub use error::WebError;
 
 /// Where the OpenAPI document is served.
@@ -35,6 +42,8 @@ pub struct AppState {
     /// runs without device transports (tests of the HTTP API alone).
     pub gateway: Option<yufu_gateway::Gateway>,
     pub version: &'static str,
+    /// Sessions, tokens, throttling, the audit log writer, payment providers.
+    pub security: Security,
 }
 
 #[derive(utoipa::OpenApi)]
@@ -48,13 +57,17 @@ pub struct AppState {
     tags(
         (name = "ops", description = "Health, readiness and metrics for operators and orchestrators"),
         (name = "meta", description = "About this server"),
-        (name = "data", description = "Organisations, sites, buildings, units, customers, accounts and meters (loopback clients only until access control lands)"),
-        (name = "engine", description = "The prepaid engine: readings, recharges, balances, ledgers, meter commands (loopback clients only until access control lands)")
+        (name = "access", description = "Sign-in, staff users, API tokens, sessions and the audit log"),
+        (name = "data", description = "Organisations, sites, buildings, units, customers, accounts and meters"),
+        (name = "engine", description = "The prepaid engine: readings, recharges, balances, ledgers, meter commands"),
+        (name = "payments", description = "Online payment callbacks, reconciliation, receipts, refunds and finance exports"),
+        (name = "portal", description = "The customer self-service portal")
     )
 )]
 struct ApiDoc;
 
-/// The API routes with their OpenAPI description, split apart.
+/// The API routes with their OpenAPI description, split apart. Every route
+/// passes the gate ([`auth::gate`]) once a state is attached (see [`router`]).
 fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (ops, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(utoipa_axum::routes!(routes::healthz))
@@ -65,9 +78,10 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (data, data_doc) = api::routes()
         .merge(engine_api::routes())
         .merge(device_api::routes())
+        .merge(access_api::routes())
+        .merge(payments_api::routes())
         .split_for_parts();
     doc.merge(data_doc);
-    let data = data.route_layer(axum::middleware::from_fn(api::local_only));
     (ops.merge(data), doc)
 }
 
@@ -80,7 +94,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn router(state: AppState) -> Router {
     metrics_layer::install();
     let (api, doc) = api();
-    api.route("/", axum::routing::get(landing::page))
+    let gate = axum::middleware::from_fn_with_state(state.clone(), auth::gate);
+    api.route_layer(gate)
+        .route("/", axum::routing::get(landing::page))
         .with_state(state)
         .merge(
             SwaggerUi::new(DOCS_PATH)

@@ -2,6 +2,8 @@
 // Test support: a panic with a clear message is the right failure mode here.
 #![allow(clippy::unwrap_used)]
 
+pub mod access_stories;
+
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -12,6 +14,12 @@ use yufu_store_sqlite::SqliteStore;
 
 /// The variable naming the PostgreSQL database tests may use.
 pub const TEST_DATABASE_URL: &str = "YUFU_TEST_DATABASE_URL";
+
+/// A vault with one fresh random key, for tests (each call a new key).
+pub fn test_vault() -> Arc<yufu_store::Vault> {
+    let line = yufu_store::Vault::generate_key_line("test").unwrap();
+    Arc::new(yufu_store::Vault::from_key_text(&line).unwrap())
+}
 
 /// A migrated, empty store for one test, removed again by [`TestDb::finish`].
 #[derive(Debug)]
@@ -40,6 +48,7 @@ impl TestDb {
             .await
             .unwrap();
         store.migrate().await.unwrap();
+        store.set_vault(test_vault());
         Self {
             store: Arc::new(store),
             cleanup: Cleanup::Sqlite(dir),
@@ -64,6 +73,7 @@ impl TestDb {
             .options([("search_path", schema.as_str())]);
         let store = PostgresStore::connect_with(options).await.unwrap();
         store.migrate().await.unwrap();
+        store.set_vault(test_vault());
         Some(Self {
             store: Arc::new(store),
             cleanup: Cleanup::Postgres {

@@ -10,6 +10,7 @@ use yufu_store::journal::{
 };
 use yufu_store::{MeterFilter, Page, Store, StoreError};
 use yufu_store_contract::TestDb;
+use yufu_store_contract::access_stories::*;
 
 /// Runs each story against both backends: `sqlite::NAME` and `postgres::NAME`.
 macro_rules! contract {
@@ -60,6 +61,15 @@ contract!(
     balance_rules_and_protected_windows_round_trip,
     meter_sharing_round_trips_within_the_organisation,
     device_tokens_resolve_until_revoked,
+    sessions_live_until_revoked_or_expired,
+    api_tokens_are_unique_and_revocable,
+    staff_users_page_and_update_role_and_scope,
+    customer_logins_upsert_and_accounts_resolve,
+    audit_chain_appends_pages_and_verifies,
+    audit_search_filters_newest_first,
+    payments_are_recorded_once_per_transaction,
+    refund_requests_are_decided_once,
+    webhook_deliveries_queue_until_done,
 );
 
 fn name(s: &str) -> Name {

@@ -20,6 +20,8 @@ pub struct PostgresStore {
     pool: sqlx::PgPool,
     /// The connection that holds the writer's advisory lock while this
     /// store lives (see `Journal::claim_writer`).
+    /// The key for personal data (see `Store::set_vault`).
+    vault: yufu_store::VaultSlot,
     writer_lock: std::sync::Arc<tokio::sync::Mutex<Option<sqlx::PgConnection>>>,
 }
 
@@ -45,6 +47,7 @@ impl PostgresStore {
         Ok(Self {
             pool,
             writer_lock: Default::default(),
+            vault: Default::default(),
         })
     }
 

@@ -148,3 +148,11 @@ CREATE TABLE webhook_deliveries (
 );
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at_ms);
 CREATE INDEX webhook_deliveries_by_hook ON webhook_deliveries (webhook_id, id);
+
+-- How far the webhook feeder has read the engine's journal: events are
+-- derived from journal records, and the cursor moves in the same
+-- transaction that enqueues their deliveries (no event lost or doubled).
+CREATE TABLE webhook_cursor (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    journal_seq INTEGER NOT NULL
+);

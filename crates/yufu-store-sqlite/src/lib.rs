@@ -23,6 +23,8 @@ pub struct SqliteStore {
     path: std::path::PathBuf,
     /// The writer's lock file, held while this store lives (see
     /// `Journal::claim_writer`).
+    /// The key for personal data (see `Store::set_vault`).
+    vault: yufu_store::VaultSlot,
     writer_lock: std::sync::Arc<std::sync::Mutex<Option<std::fs::File>>>,
 }
 
@@ -67,6 +69,7 @@ impl SqliteStore {
             pool,
             path,
             writer_lock: Default::default(),
+            vault: Default::default(),
         })
     }
 

@@ -186,6 +186,12 @@ pub trait Access: Send + Sync {
         site_scope: Option<&str>,
     ) -> StoreResult<()>;
 
+    // --- scope lookups (site of a thing) -----------------------------------
+    /// The sites of the units an account's meters are in (empty: none).
+    async fn account_sites(&self, account: AccountId) -> StoreResult<Vec<yufu_domain::SiteId>>;
+    /// The site of the unit a meter is in (`None`: not installed).
+    async fn meter_site(&self, meter: yufu_domain::MeterId) -> StoreResult<Option<yufu_domain::SiteId>>;
+
     // --- sessions ----------------------------------------------------------
     async fn create_session(&self, s: &SessionRow) -> StoreResult<()>;
     async fn find_session(&self, token_hash: &str) -> StoreResult<Option<SessionRow>>;
@@ -287,7 +293,11 @@ pub trait Access: Send + Sync {
     async fn list_webhooks(&self, org: OrganisationId) -> StoreResult<Vec<WebhookRow>>;
     async fn get_webhook(&self, id: &str) -> StoreResult<WebhookRow>;
     async fn set_webhook_active(&self, id: &str, active: bool) -> StoreResult<()>;
-    async fn enqueue_deliveries(&self, rows: &[DeliveryRow]) -> StoreResult<()>;
+    /// Enqueues deliveries and, when `cursor` is given, moves the webhook
+    /// feeder's journal cursor to it, in one transaction.
+    async fn enqueue_deliveries(&self, rows: &[DeliveryRow], cursor: Option<i64>) -> StoreResult<()>;
+    /// The journal sequence number the webhook feeder has read up to (0: none).
+    async fn webhook_cursor(&self) -> StoreResult<i64>;
     /// Pending deliveries due at `now_ms`, oldest first.
     async fn due_deliveries(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<DeliveryRow>>;
     async fn update_delivery(&self, d: &DeliveryRow) -> StoreResult<()>;

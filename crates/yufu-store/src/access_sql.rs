@@ -215,6 +215,36 @@ macro_rules! impl_sql_access {
                 Ok(())
             }
 
+            async fn account_sites(
+                &self,
+                account: $crate::domain::AccountId,
+            ) -> $crate::StoreResult<Vec<$crate::domain::SiteId>> {
+                let rows: Vec<(String,)> = sqlx::query_as(
+                    "SELECT DISTINCT b.site_id FROM meters m JOIN units u ON m.unit_id = u.id \
+                     JOIN buildings b ON u.building_id = b.id WHERE m.account_id = $1",
+                )
+                .bind(account.to_string())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(__sql_helpers::plain)?;
+                rows.iter().map(|r| __access_rows::parse("buildings", &r.0)).collect()
+            }
+
+            async fn meter_site(
+                &self,
+                meter: $crate::domain::MeterId,
+            ) -> $crate::StoreResult<Option<$crate::domain::SiteId>> {
+                let row: Option<(String,)> = sqlx::query_as(
+                    "SELECT b.site_id FROM meters m JOIN units u ON m.unit_id = u.id \
+                     JOIN buildings b ON u.building_id = b.id WHERE m.id = $1",
+                )
+                .bind(meter.to_string())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(__sql_helpers::plain)?;
+                row.map(|r| __access_rows::parse("buildings", &r.0)).transpose()
+            }
+
             async fn create_session(&self, s: &$crate::access::SessionRow) -> $crate::StoreResult<()> {
                 sqlx::query(sqlx::AssertSqlSafe(format!(
                     "INSERT INTO sessions ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
@@ -497,7 +527,7 @@ macro_rules! impl_sql_access {
                     "SELECT {} FROM audit_log \
                      WHERE ($1 IS NULL OR actor = $1) \
                        AND ($2 IS NULL OR substr(target, 1, length($2)) = $2) \
-                       AND ($3 IS NULL OR action LIKE $3 ESCAPE '!') \
+                       AND ($3 IS NULL OR $3 = '' OR replace(action, $3, '') <> action) \
                        AND ($4 IS NULL OR at_ms >= $4) \
                        AND ($5 IS NULL OR at_ms < $5) \
                        AND ($6 IS NULL OR seq < $6) \
@@ -506,7 +536,9 @@ macro_rules! impl_sql_access {
                 )))
                 .bind(&f.actor)
                 .bind(&f.target_prefix)
-                .bind(f.action_contains.as_ref().map(|a| format!("%{}%", a.replace('!', "!!").replace('%', "!%").replace('_', "!_"))))
+                // Not LIKE: SQLite's ignores case, PostgreSQL's does not.
+                // replace() is case-sensitive on both and has no wildcards.
+                .bind(&f.action_contains)
                 .bind(f.from_ms)
                 .bind(f.to_ms)
                 .bind(f.before_seq)
@@ -772,7 +804,19 @@ macro_rules! impl_sql_access {
                 Ok(())
             }
 
-            async fn enqueue_deliveries(&self, rows: &[$crate::access::DeliveryRow]) -> $crate::StoreResult<()> {
+            async fn webhook_cursor(&self) -> $crate::StoreResult<i64> {
+                let row: Option<(i64,)> = sqlx::query_as("SELECT journal_seq FROM webhook_cursor WHERE id = 1")
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(__sql_helpers::plain)?;
+                Ok(row.map_or(0, |r| r.0))
+            }
+
+            async fn enqueue_deliveries(
+                &self,
+                rows: &[$crate::access::DeliveryRow],
+                cursor: Option<i64>,
+            ) -> $crate::StoreResult<()> {
                 let mut tx = self.pool.begin().await.map_err(__sql_helpers::plain)?;
                 for d in rows {
                     sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -793,6 +837,16 @@ macro_rules! impl_sql_access {
                     .execute(&mut *tx)
                     .await
                     .map_err(|e| __sql_helpers::map_err(e, "delivery exists", "webhook does not exist"))?;
+                }
+                if let Some(seq) = cursor {
+                    sqlx::query(
+                        "INSERT INTO webhook_cursor (id, journal_seq) VALUES (1, $1) \
+                         ON CONFLICT (id) DO UPDATE SET journal_seq = excluded.journal_seq",
+                    )
+                    .bind(seq)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(__sql_helpers::plain)?;
                 }
                 tx.commit().await.map_err(__sql_helpers::plain)?;
                 Ok(())

@@ -21,10 +21,13 @@ pub mod journal_sql;
 pub mod sql;
 
 pub use access::Access;
+pub use yufu_vault::Vault;
 pub use journal::Journal;
 
 #[doc(hidden)]
 pub use serde as __serde;
+#[doc(hidden)]
+pub use yufu_vault as __vault;
 #[doc(hidden)]
 pub use serde_json as __serde_json;
 
@@ -178,6 +181,47 @@ impl FleetCounts {
     }
 }
 
+/// The store's key for personal data, settable after opening (the key comes
+/// from configuration, never from the database). Without one, personal data
+/// can be neither written nor read.
+#[derive(Clone, Default)]
+pub struct VaultSlot(std::sync::Arc<std::sync::RwLock<Option<std::sync::Arc<Vault>>>>);
+
+impl VaultSlot {
+    pub fn set(&self, vault: std::sync::Arc<Vault>) {
+        *self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(vault);
+    }
+
+    pub fn get(&self) -> StoreResult<std::sync::Arc<Vault>> {
+        self.0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+            .ok_or_else(|| {
+                StoreError::Unavailable(
+                    "personal data needs the data key: set YUFU_DATA_KEY_FILE or YUFU_DATA_KEY (see `yufu keys generate`)"
+                        .to_owned(),
+                )
+            })
+    }
+}
+
+impl fmt::Debug for VaultSlot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let set = self.0.read().map(|v| v.is_some()).unwrap_or(false);
+        f.debug_tuple("VaultSlot").field(&if set { "set" } else { "unset" }).finish()
+    }
+}
+
+/// What re-sealing personal data did (`yufu keys rotate`, start-up).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ResealReport {
+    /// Customers looked at.
+    pub customers: u64,
+    /// Customers whose values were (re-)sealed under the active key.
+    pub resealed: u64,
+}
+
 /// Everything Yufu keeps. Implemented by `yufu-store-sqlite` and
 /// `yufu-store-postgres`; both must pass `yufu-store-contract`.
 ///
@@ -204,6 +248,22 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 
     /// Sessions, tokens, the audit log, payments, refunds and webhooks (see [`access`]).
     fn access(&self) -> &dyn Access;
+
+    /// Gives the store the key for personal data (see [`VaultSlot`]).
+    fn set_vault(&self, vault: std::sync::Arc<Vault>);
+
+    /// Customers of `org` whose phone number normalises to the same digits
+    /// as `phone` (found by the blind index, never by plaintext).
+    async fn find_customers_by_phone(
+        &self,
+        org: OrganisationId,
+        phone: &str,
+    ) -> StoreResult<Vec<Customer>>;
+
+    /// Seals every personal value not sealed under the active key (legacy
+    /// plaintext rows, rows under an older key) and recomputes the blind
+    /// index. Page by page, each page one transaction.
+    async fn reseal_personal_data(&self) -> StoreResult<ResealReport>;
 
     /// Answers when the database accepts a query (for `/readyz`).
     async fn ping(&self) -> StoreResult<()>;

@@ -167,6 +167,65 @@ macro_rules! impl_sql_store {
             pub(crate) fn now_ms() -> i64 {
                 jiff::Timestamp::now().as_millisecond()
             }
+
+            /// A customer's personal values as stored.
+            pub(crate) struct SealedCustomer {
+                pub(crate) name: String,
+                pub(crate) phone: Option<String>,
+                pub(crate) id_number: Option<String>,
+                pub(crate) address: Option<String>,
+                pub(crate) phone_index: Option<String>,
+            }
+
+            /// The AAD of a personal value: its table, column and row, so a
+            /// ciphertext copied elsewhere does not open.
+            pub(crate) fn aad(column: &str, id: &$crate::domain::CustomerId) -> String {
+                format!("customers.{column}:{id}")
+            }
+
+            fn vault_err(e: $crate::__vault::VaultError) -> StoreError {
+                StoreError::Corrupt { table: "customers", reason: format!("personal data: {e}") }
+            }
+
+            pub(crate) fn phone_index(vault: &$crate::Vault, phone: &str) -> String {
+                vault.blind_index("phone", &$crate::__vault::normalize_phone(phone))
+            }
+
+            pub(crate) fn seal_customer(
+                vault: &$crate::Vault,
+                c: &$crate::domain::Customer,
+            ) -> Result<SealedCustomer, StoreError> {
+                let seal = |column: &str, v: &str| vault.reseal(v, &aad(column, &c.id)).map_err(vault_err);
+                Ok(SealedCustomer {
+                    name: seal("name", c.name.expose())?,
+                    phone: c.phone.as_ref().map(|p| seal("phone", p.expose())).transpose()?,
+                    id_number: c.id_number.as_ref().map(|p| seal("id_number", p.expose())).transpose()?,
+                    address: c.address.as_ref().map(|p| seal("address", p.expose())).transpose()?,
+                    phone_index: c.phone.as_ref().map(|p| phone_index(vault, p.expose())),
+                })
+            }
+
+            /// Opens sealed values; a legacy plaintext value (written before
+            /// encryption, not yet re-sealed) is returned as it is.
+            pub(crate) fn open_customer(
+                vault: &$crate::Vault,
+                mut c: $crate::domain::Customer,
+            ) -> Result<$crate::domain::Customer, StoreError> {
+                use $crate::domain::Personal;
+                let id = c.id;
+                let open = |column: &str, v: &Personal<String>| -> Result<Personal<String>, StoreError> {
+                    if $crate::Vault::is_sealed(v.expose()) {
+                        vault.open(v.expose(), &aad(column, &id)).map(Personal::new).map_err(vault_err)
+                    } else {
+                        Ok(v.clone())
+                    }
+                };
+                c.name = open("name", &c.name)?;
+                c.phone = c.phone.as_ref().map(|p| open("phone", p)).transpose()?;
+                c.id_number = c.id_number.as_ref().map(|p| open("id_number", p)).transpose()?;
+                c.address = c.address.as_ref().map(|p| open("address", p)).transpose()?;
+                Ok(c)
+            }
         }
 
         mod __sql_rows {
@@ -366,6 +425,84 @@ macro_rules! impl_sql_store {
 
             fn access(&self) -> &dyn $crate::Access {
                 self
+            }
+
+            fn set_vault(&self, vault: std::sync::Arc<$crate::Vault>) {
+                self.vault.set(vault);
+            }
+
+            async fn find_customers_by_phone(
+                &self,
+                org: $crate::domain::OrganisationId,
+                phone: &str,
+            ) -> $crate::StoreResult<Vec<$crate::domain::Customer>> {
+                let vault = self.vault.get()?;
+                let sql = format!(
+                    "SELECT {} FROM customers WHERE organisation_id = $1 AND phone_index = $2 ORDER BY id LIMIT 100",
+                    __sql_rows::CUSTOMER
+                );
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(org.to_string())
+                    .bind(__sql_helpers::phone_index(&vault, phone))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(__sql_helpers::plain)?;
+                rows.iter()
+                    .map(|r| __sql_rows::customer(r).and_then(|c| __sql_helpers::open_customer(&vault, c)))
+                    .collect()
+            }
+
+            async fn reseal_personal_data(&self) -> $crate::StoreResult<$crate::ResealReport> {
+                let vault = self.vault.get()?;
+                let mut report = $crate::ResealReport::default();
+                let mut after = String::new();
+                loop {
+                    let sql = format!(
+                        "SELECT {}, phone_index FROM customers WHERE id > $1 ORDER BY id LIMIT 1000",
+                        __sql_rows::CUSTOMER
+                    );
+                    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(&after)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(__sql_helpers::plain)?;
+                    let Some(last) = rows.last() else { break };
+                    after = __sql_helpers::col(last, "customers", "id")?;
+                    let mut tx = self.pool.begin().await.map_err(__sql_helpers::plain)?;
+                    for r in &rows {
+                        report.customers += 1;
+                        let stored = __sql_rows::customer(r)?;
+                        let index: Option<String> = __sql_helpers::col(r, "customers", "phone_index")?;
+                        let values = [
+                            Some(stored.name.expose()),
+                            stored.phone.as_ref().map(|p| p.expose()),
+                            stored.id_number.as_ref().map(|p| p.expose()),
+                            stored.address.as_ref().map(|p| p.expose()),
+                        ];
+                        let plain = __sql_helpers::open_customer(&vault, stored.clone())?;
+                        let want_index = plain.phone.as_ref().map(|p| __sql_helpers::phone_index(&vault, p.expose()));
+                        let current = values.iter().flatten().all(|v| vault.is_current(v)) && index == want_index;
+                        if current {
+                            continue;
+                        }
+                        let sealed = __sql_helpers::seal_customer(&vault, &plain)?;
+                        sqlx::query(
+                            "UPDATE customers SET name = $2, phone = $3, id_number = $4, address = $5, phone_index = $6 WHERE id = $1",
+                        )
+                        .bind(plain.id.to_string())
+                        .bind(sealed.name)
+                        .bind(sealed.phone)
+                        .bind(sealed.id_number)
+                        .bind(sealed.address)
+                        .bind(sealed.phone_index)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(__sql_helpers::plain)?;
+                        report.resealed += 1;
+                    }
+                    tx.commit().await.map_err(__sql_helpers::plain)?;
+                }
+                Ok(report)
             }
 
             async fn ping(&self) -> $crate::StoreResult<()> {
@@ -602,6 +739,7 @@ macro_rules! impl_sql_store {
                 &self,
                 new: &$crate::domain::NewCustomer,
             ) -> $crate::StoreResult<$crate::domain::Customer> {
+                let vault = self.vault.get()?;
                 let row = $crate::domain::Customer {
                     id: $crate::domain::CustomerId::new(),
                     organisation_id: new.organisation_id,
@@ -613,19 +751,21 @@ macro_rules! impl_sql_store {
                     created_at: jiff::Timestamp::from_millisecond(__sql_helpers::now_ms())
                         .map_err(|e| $crate::StoreError::Backend(e.to_string()))?,
                 };
-                // Personal data columns (see PERSONAL_DATA_COLUMNS): stored as
-                // given until the access issue encrypts them.
+                // Personal data (PERSONAL_DATA_COLUMNS) is sealed before it
+                // reaches SQL; the phone is searchable by its blind index.
+                let sealed = __sql_helpers::seal_customer(&vault, &row)?;
                 sqlx::query(
-                    "INSERT INTO customers (id, organisation_id, kind, name, phone, id_number, address, created_at_ms) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    "INSERT INTO customers (id, organisation_id, kind, name, phone, id_number, address, phone_index, created_at_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 )
                 .bind(row.id.to_string())
                 .bind(row.organisation_id.to_string())
                 .bind(row.kind.as_str())
-                .bind(row.name.expose().as_str())
-                .bind(row.phone.as_ref().map(|p| p.expose().clone()))
-                .bind(row.id_number.as_ref().map(|p| p.expose().clone()))
-                .bind(row.address.as_ref().map(|p| p.expose().clone()))
+                .bind(sealed.name)
+                .bind(sealed.phone)
+                .bind(sealed.id_number)
+                .bind(sealed.address)
+                .bind(sealed.phone_index)
                 .bind(row.created_at.as_millisecond())
                 .execute(&self.pool)
                 .await
@@ -643,9 +783,11 @@ macro_rules! impl_sql_store {
                 &self,
                 id: $crate::domain::CustomerId,
             ) -> $crate::StoreResult<$crate::domain::Customer> {
-                self.fetch_by("customers", __sql_rows::CUSTOMER, "id", id.to_string(), __sql_rows::customer)
+                let c = self
+                    .fetch_by("customers", __sql_rows::CUSTOMER, "id", id.to_string(), __sql_rows::customer)
                     .await?
-                    .ok_or_else(|| $crate::StoreError::not_found("customer", id))
+                    .ok_or_else(|| $crate::StoreError::not_found("customer", id))?;
+                __sql_helpers::open_customer(&*self.vault.get()?, c)
             }
 
             async fn list_customers(
@@ -653,7 +795,12 @@ macro_rules! impl_sql_store {
                 org: $crate::domain::OrganisationId,
                 page: &$crate::Page,
             ) -> $crate::StoreResult<Vec<$crate::domain::Customer>> {
-                self.list_by("customers", __sql_rows::CUSTOMER, "organisation_id", org.to_string(), page, __sql_rows::customer).await
+                let vault = self.vault.get()?;
+                self.list_by("customers", __sql_rows::CUSTOMER, "organisation_id", org.to_string(), page, __sql_rows::customer)
+                    .await?
+                    .into_iter()
+                    .map(|c| __sql_helpers::open_customer(&vault, c))
+                    .collect()
             }
 
             async fn create_account(

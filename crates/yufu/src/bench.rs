@@ -390,6 +390,7 @@ pub(crate) async fn fresh_store(url: Option<&str>) -> anyhow::Result<(Arc<dyn St
                 .await
                 .context("cannot make a fresh schema in PostgreSQL")?;
             store.migrate().await?;
+            store.set_vault(bench_vault()?);
             eprintln!("database: PostgreSQL, schema {schema} (dropped at the end)");
             Ok((
                 Arc::new(store),
@@ -402,6 +403,7 @@ pub(crate) async fn fresh_store(url: Option<&str>) -> anyhow::Result<(Arc<dyn St
         Some(url) => {
             let store = yufu_store_sqlite::SqliteStore::connect(url).await?;
             store.migrate().await?;
+            store.set_vault(bench_vault()?);
             let tail = store.journal().tail().await?;
             if tail.seq != 0 {
                 bail!("{url} already holds a journal; the benchmark needs a fresh database");
@@ -415,6 +417,7 @@ pub(crate) async fn fresh_store(url: Option<&str>) -> anyhow::Result<(Arc<dyn St
             let path = dir.path().join("bench.sqlite");
             let store = yufu_store_sqlite::SqliteStore::open(&path).await?;
             store.migrate().await?;
+            store.set_vault(bench_vault()?);
             eprintln!("database: SQLite {} (deleted at the end)", path.display());
             Ok((Arc::new(store), Cleanup::Dir(dir)))
         }
@@ -423,4 +426,12 @@ pub(crate) async fn fresh_store(url: Option<&str>) -> anyhow::Result<(Arc<dyn St
 
 fn uuid_simple() -> String {
     MeterId::new().to_string().replace('-', "")
+}
+
+/// A throwaway key for benchmark stores (their personal data is generated).
+fn bench_vault() -> anyhow::Result<std::sync::Arc<yufu_store::Vault>> {
+    let line = yufu_store::Vault::generate_key_line("bench").map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(std::sync::Arc::new(
+        yufu_store::Vault::from_key_text(&line).map_err(|e| anyhow::anyhow!("{e}"))?,
+    ))
 }

@@ -118,6 +118,17 @@ pub struct Config {
     pub command_timeout: std::time::Duration,
     /// A tracing filter, e.g. `info,yufu_server=debug`.
     pub log: String,
+    /// The key file for personal data (`ID:BASE64` lines, the last active).
+    pub data_key_file: Option<PathBuf>,
+    /// Key-file text given directly (for containers); never printed.
+    pub data_key: Option<Secret>,
+    pub session_idle: std::time::Duration,
+    pub session_max: std::time::Duration,
+    /// Whether the session cookie is marked Secure (default true; the
+    /// demo turns it off because it serves plain HTTP on loopback).
+    pub cookie_secure: Option<bool>,
+    /// Online payment providers: `name=secret` pairs separated by commas.
+    pub payment_providers: Vec<(String, Secret)>,
 }
 
 /// The keys `yufu.toml` may hold; anything else is an error.
@@ -140,6 +151,10 @@ struct FileConfig {
     poll_concurrency: Option<String>,
     command_timeout: Option<String>,
     log: Option<String>,
+    data_key_file: Option<PathBuf>,
+    session_idle: Option<String>,
+    session_max: Option<String>,
+    cookie_secure: Option<bool>,
 }
 
 /// A secret that `Debug` never shows.
@@ -150,6 +165,36 @@ impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(***)")
     }
+}
+
+/// Parses `alipay=SECRET,wechat=SECRET`: provider names of lower-case
+/// letters, digits, `-` and `_`; secrets of at least 16 characters.
+pub fn parse_providers(text: &str) -> Result<Vec<(String, Secret)>, String> {
+    let mut out: Vec<(String, Secret)> = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (name, secret) = part
+            .split_once('=')
+            .ok_or_else(|| "each provider is NAME=SECRET, separated by commas".to_owned())?;
+        let name = name.trim();
+        if name.is_empty()
+            || name.len() > 32
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        {
+            return Err(format!(
+                "provider name '{name}' must be 1–32 lower-case letters, digits, '-' or '_'"
+            ));
+        }
+        if secret.trim().len() < 16 {
+            return Err(format!("the secret of '{name}' must have at least 16 characters"));
+        }
+        if out.iter().any(|(n, _)| n == name) {
+            return Err(format!("provider '{name}' is listed twice"));
+        }
+        out.push((name.to_owned(), Secret(secret.trim().to_owned())));
+    }
+    Ok(out)
 }
 
 /// Parses `90`, `90s`, `1500ms`, `15m` or `2h`.
@@ -186,6 +231,10 @@ pub const DEFAULT_POLL_TIMEOUT: &str = "5s";
 pub const DEFAULT_POLL_CONCURRENCY: usize = 256;
 pub const DEFAULT_COMMAND_TIMEOUT: &str = "30s";
 pub const DEFAULT_MQTT_SHARE_GROUP: &str = "yufu";
+pub const DEFAULT_SESSION_IDLE: &str = "30m";
+pub const DEFAULT_SESSION_MAX: &str = "12h";
+/// The key file created in the data directory when no key is configured.
+pub const DEFAULT_KEY_FILE: &str = "keys/data.keys";
 /// The SQLite file inside the data directory when no URL is given.
 pub const SQLITE_FILE: &str = "yufu.db";
 
@@ -373,6 +422,50 @@ impl Config {
             from_file.mqtt_password,
         )
         .map(Secret);
+        let data_key_file = pick(
+            "YUFU_DATA_KEY_FILE",
+            "data_key_file",
+            from_file.data_key_file.map(|p| p.display().to_string()),
+        )
+        .map(|s| PathBuf::from(s.value.trim()))
+        .filter(|p| !p.as_os_str().is_empty());
+        let data_key = env("YUFU_DATA_KEY")
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| Secret(v.replace("\\n", "\n")));
+        if data_key.is_some() && data_key_file.is_some() {
+            return Err(ConfigError(
+                "YUFU_DATA_KEY and YUFU_DATA_KEY_FILE are both set; use one".into(),
+            ));
+        }
+        let session_idle = duration(
+            "YUFU_SESSION_IDLE",
+            "session_idle",
+            from_file.session_idle,
+            DEFAULT_SESSION_IDLE,
+        )?;
+        let session_max = duration(
+            "YUFU_SESSION_MAX",
+            "session_max",
+            from_file.session_max,
+            DEFAULT_SESSION_MAX,
+        )?;
+        let cookie_secure = match env("YUFU_COOKIE_SECURE") {
+            Some(v) => Some(match v.trim() {
+                "true" | "1" | "yes" => true,
+                "false" | "0" | "no" => false,
+                other => {
+                    return Err(ConfigError(format!(
+                        "YUFU_COOKIE_SECURE: '{other}' is not true or false"
+                    )));
+                }
+            }),
+            None => from_file.cookie_secure,
+        };
+        let payment_providers = match env("YUFU_PAYMENT_PROVIDERS") {
+            Some(v) if !v.trim().is_empty() => parse_providers(&v)
+                .map_err(|e| ConfigError(format!("YUFU_PAYMENT_PROVIDERS: {e}")))?,
+            _ => Vec::new(),
+        };
         let log = match pick("YUFU_LOG", "log", from_file.log) {
             Some(s) => {
                 tracing_subscriber::EnvFilter::try_new(&s.value).map_err(|e| {
@@ -418,6 +511,12 @@ impl Config {
             poll_interval,
             poll_timeout,
             poll_concurrency,
+            data_key_file,
+            data_key,
+            session_idle,
+            session_max,
+            cookie_secure,
+            payment_providers,
             command_timeout,
             log,
         })

@@ -10,6 +10,7 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod access_cmd;
 mod bench;
 mod bench_mqtt;
 mod config;
@@ -93,6 +94,26 @@ enum Command {
     Device {
         #[command(subcommand)]
         command: DeviceCommand,
+    },
+    /// Staff users: `yufu user add --role admin NAME` creates the first admin.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Scoped API tokens for integrations and scripts.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// The audit log: `yufu audit verify` checks its hash chain.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Keys for personal data at rest: generate a key line, re-seal after rotation.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
     },
     /// Measure Yufu's speed (see BENCHMARKS.md).
     Bench {
@@ -181,6 +202,66 @@ enum EncodeRequest {
         #[arg(long, value_enum, default_value_t = protocol_cmd::DiOrder::LowFirst)]
         di_order: protocol_cmd::DiOrder,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a staff user; prints a generated password once.
+    Add {
+        /// The user name (sign-in name).
+        name: String,
+        /// admin, manager, finance, cashier, service_agent, technician or auditor.
+        #[arg(long)]
+        role: String,
+        /// Organisation id or name (a new name creates it); default: the only one.
+        #[arg(long)]
+        organisation: Option<String>,
+        /// Limit the user to these site ids (comma-separated); default: every site.
+        #[arg(long, value_delimiter = ',')]
+        sites: Vec<String>,
+        /// The name shown in the console; default: the user name.
+        #[arg(long)]
+        display_name: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create an API token (printed once; only its hash is kept).
+    Create {
+        /// The role the token acts as.
+        #[arg(long)]
+        role: String,
+        /// Limit the token to these site ids (comma-separated); default: every site.
+        #[arg(long, value_delimiter = ',')]
+        sites: Vec<String>,
+        /// What the token is for.
+        #[arg(long, default_value = "cli")]
+        name: String,
+        /// Organisation id or name; default: the only one.
+        #[arg(long)]
+        organisation: Option<String>,
+        /// Days until it expires (1–730).
+        #[arg(long, default_value_t = 90)]
+        days: u32,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Verify the hash chain; names the first broken link (exit code 1).
+    Verify,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Print a new key line (`ID:BASE64`) to append to the key file.
+    Generate {
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// Re-seal all personal data under the key file's last key.
+    Rotate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -318,6 +399,17 @@ fn main() -> ExitCode {
             };
         }
         Command::Protocol { command } => return protocol(command.clone()),
+        Command::Keys {
+            command: KeysCommand::Generate { id },
+        } => {
+            return match access_cmd::keys_generate(id.as_deref()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         _ => {}
     }
     let config = match config::Config::load(cli.config.as_deref(), |k| std::env::var(k).ok()) {
@@ -410,6 +502,49 @@ fn main() -> ExitCode {
                     sim::gateway_token(config, &name, organisation.as_deref()).await
                 }
             },
+            Command::User {
+                command:
+                    UserCommand::Add {
+                        name,
+                        role,
+                        organisation,
+                        sites,
+                        display_name,
+                    },
+            } => {
+                access_cmd::user_add(
+                    config,
+                    &name,
+                    &role,
+                    organisation.as_deref(),
+                    &sites,
+                    display_name.as_deref(),
+                )
+                .await
+            }
+            Command::Token {
+                command:
+                    TokenCommand::Create {
+                        role,
+                        sites,
+                        name,
+                        organisation,
+                        days,
+                    },
+            } => access_cmd::token_create(config, &role, &name, organisation.as_deref(), &sites, days).await,
+            Command::Audit {
+                command: AuditCommand::Verify,
+            } => match access_cmd::audit_verify(config).await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(anyhow::anyhow!("the audit log's hash chain is broken (see above)")),
+                Err(e) => Err(e),
+            },
+            Command::Keys {
+                command: KeysCommand::Rotate,
+            } => access_cmd::keys_rotate(config).await,
+            Command::Keys {
+                command: KeysCommand::Generate { .. },
+            } => Ok(()),
             Command::Version | Command::Tariff { .. } | Command::Protocol { .. } => Ok(()),
         }
     });

@@ -59,10 +59,61 @@ pub(crate) async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>
                 .with_context(|| format!("cannot open database {}", config.database))?,
         ),
     };
+    store.set_vault(load_vault(config)?);
     Ok(store)
 }
 
-async fn open_and_migrate(
+/// The key for personal data: `YUFU_DATA_KEY`, `YUFU_DATA_KEY_FILE`, or a
+/// key file in the data directory, created on first start (keep a copy of
+/// it apart from the database: without it personal data cannot be read).
+pub(crate) fn load_vault(config: &Config) -> anyhow::Result<Arc<yufu_store::Vault>> {
+    let text = if let Some(secret) = &config.data_key {
+        secret.0.clone()
+    } else if let Some(path) = &config.data_key_file {
+        std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the data key file {} (YUFU_DATA_KEY_FILE)", path.display()))?
+    } else {
+        let path = config.data_dir.join(crate::config::DEFAULT_KEY_FILE);
+        if !path.exists() {
+            create_key_file(&path)?;
+            tracing::warn!(
+                path = %path.display(),
+                "created a new data key for personal data; back it up apart from the database, or set YUFU_DATA_KEY_FILE"
+            );
+        }
+        std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read the data key file {}", path.display()))?
+    };
+    let vault = yufu_store::Vault::from_key_text(&text)
+        .map_err(|e| anyhow::anyhow!("the data key is unusable: {e}"))?;
+    Ok(Arc::new(vault))
+}
+
+/// Writes a new key file readable by its owner only.
+pub(crate) fn create_key_file(path: &std::path::Path) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let id = format!("k{}", jiff::Timestamp::now().strftime("%Y%m%d%H%M%S"));
+    let line = yufu_store::Vault::generate_key_line(&id).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut f = options
+        .open(path)
+        .with_context(|| format!("cannot create the data key file {}", path.display()))?;
+    std::io::Write::write_all(
+        &mut f,
+        format!("# Yufu data key file: the last line is the active key. Never store it with the database.\n{line}\n").as_bytes(),
+    )?;
+    Ok(())
+}
+
+pub(crate) async fn open_and_migrate(
     config: &Config,
 ) -> anyhow::Result<(Arc<dyn Store>, yufu_store::MigrationReport)> {
     let store = open_store(config).await?;
@@ -134,6 +185,15 @@ pub async fn serve(config: Config, mode: Mode) -> anyhow::Result<()> {
         .context("DL/T 645 listener has no address")?;
     let (store, report) = open_and_migrate(&config).await?;
     tracing::info!(applied = report.applied, backup = ?report.backup, database = %config.database, "store ready");
+    // Personal data written before encryption existed, or under an older
+    // key, is sealed under the active key now.
+    let resealed = store
+        .reseal_personal_data()
+        .await
+        .context("cannot seal personal data with the data key")?;
+    if resealed.resealed > 0 {
+        tracing::info!(customers = resealed.resealed, "personal data sealed under the active key");
+    }
 
     let login = match mode {
         Mode::Demo => Some(
@@ -234,11 +294,29 @@ pub async fn serve(config: Config, mode: Mode) -> anyhow::Result<()> {
     }
     println!("Press Ctrl-C to stop.");
 
+    let security = yufu_server::Security::new(
+        yufu_server::SecurityConfig {
+            session_idle: config.session_idle,
+            session_max: config.session_max,
+            // The demo serves plain HTTP on loopback; a Secure cookie would
+            // never come back there.
+            cookie_secure: config.cookie_secure.unwrap_or(mode != Mode::Demo),
+            payment_providers: config
+                .payment_providers
+                .iter()
+                .map(|(n, s)| (n.clone(), s.0.as_bytes().to_vec()))
+                .collect(),
+            ..yufu_server::SecurityConfig::default()
+        },
+        load_vault(&config)?,
+        Arc::clone(&store),
+    );
     let state = yufu_server::AppState {
         store: Arc::clone(&store),
         writer,
         gateway: Some(gateway.clone()),
         version: env!("CARGO_PKG_VERSION"),
+        security,
     };
     yufu_server::serve(http, state, shutdown)
         .await

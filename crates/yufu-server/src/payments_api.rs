@@ -17,7 +17,8 @@ use sha2::{Digest, Sha256};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use yufu_domain::{AccountId, AccountStatus, Fen};
-use yufu_engine::RechargeIn;
+use yufu_engine::{RechargeError, RechargeIn};
+use yufu_writer::RechargeFailure;
 use yufu_payments::{CallbackError, NoticeStatus};
 use yufu_store::access::{PaymentRejection, PaymentRow};
 
@@ -165,7 +166,7 @@ pub(crate) async fn callback(
         )));
     }
     let account = &accounts[0];
-    let answer = s
+    let result = s
         .writer
         .recharge(RechargeIn {
             account: account.id,
@@ -174,8 +175,29 @@ pub(crate) async fn callback(
             reference: notice.transaction_id.clone(),
             key: yufu_payments::idempotency_key(&provider, &notice.transaction_id),
         })
-        .await
-        .map_err(|e| WebError::Unavailable(format!("could not credit the payment: {e}")))?;
+        .await;
+    let answer = match result {
+        Ok(a) => a,
+        Err(RechargeFailure::Engine(RechargeError::UnknownAccount(_))) => {
+            let reason = "the account has no billed meter yet";
+            row.status = "refused".into();
+            row.reason = Some(reason.into());
+            row.account_id = Some(account.id);
+            row.organisation_id = Some(account.organisation_id);
+            s.store.access().record_payment(&row).await?;
+            return Ok(note(target).on(error_body(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "refused",
+                format!("payment refused: {reason}"),
+            )));
+        }
+        Err(RechargeFailure::Engine(RechargeError::KeyReused(_))) => {
+            return Err(WebError::Conflict(
+                "this transaction was credited before with another amount".into(),
+            ));
+        }
+        Err(e) => return Err(WebError::Unavailable(format!("could not credit the payment: {e}"))),
+    };
     row.status = "credited".into();
     row.account_id = Some(account.id);
     row.organisation_id = Some(account.organisation_id);

@@ -188,13 +188,14 @@ async fn tariffs_are_uploaded_revised_and_assigned() {
     let org_id = org["id"].as_str().unwrap().to_owned();
     let upload = |text: String| {
         let (addr, path) = (api.addr, format!("/api/v1/organisations/{org_id}/tariffs"));
+        let auth = format!("Bearer {}", api.admin_token);
         async move {
             tokio::task::spawn_blocking(move || {
                 http_request(
                     addr,
                     "POST",
                     &path,
-                    &[("Content-Type", "application/toml")],
+                    &[("Content-Type", "application/toml"), ("Authorization", &auth)],
                     Some(&text),
                 )
                 .unwrap()

@@ -64,12 +64,13 @@ async fn setup(api: &TestServer, n: usize) -> (String, Vec<(String, String)>) {
         .await;
     let tariff = include_str!("../../../examples/tariffs/guangdong-residential-electricity.toml");
     let (addr, path) = (api.addr, format!("/api/v1/organisations/{org_id}/tariffs"));
+    let auth = format!("Bearer {}", api.admin_token);
     let up = tokio::task::spawn_blocking(move || {
         http_request(
             addr,
             "POST",
             &path,
-            &[("Content-Type", "application/toml")],
+            &[("Content-Type", "application/toml"), ("Authorization", &auth)],
             Some(tariff),
         )
         .unwrap()

@@ -10,8 +10,17 @@ use yufu_server::AppState;
 use yufu_store_contract::TestDb;
 use yufu_test_utils::{HttpResponse, http_request};
 
+/// The payment provider every test server knows, and its secret.
+pub const TEST_PROVIDER: &str = "testpay";
+pub const TEST_PROVIDER_SECRET: &str = "testpay-secret-0123456789";
+
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// An admin API token of `org`, sent by `call` and `raw` unless the
+    /// request carries its own Authorization header.
+    pub admin_token: String,
+    /// The organisation the admin token belongs to.
+    pub org: yufu_domain::OrganisationId,
     stop: oneshot::Sender<()>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     pub db: TestDb,
@@ -33,17 +42,49 @@ impl TestServer {
             writer.clone(),
             std::sync::Arc::new(meters.clone()),
         ));
+        let org = store
+            .create_organisation(&yufu_domain::NewOrganisation {
+                name: "Test operator".parse().unwrap(),
+            })
+            .await
+            .unwrap();
+        let (admin_token, _) = yufu_server::access_api::issue_token(
+            store.as_ref(),
+            org.id,
+            "test-admin",
+            yufu_domain::Role::Admin,
+            &yufu_access::SiteScope::All,
+            1,
+            "test",
+        )
+        .await
+        .unwrap();
+        let security = yufu_server::Security::new(
+            yufu_server::SecurityConfig {
+                cookie_secure: false,
+                payment_providers: vec![(
+                    TEST_PROVIDER.to_owned(),
+                    TEST_PROVIDER_SECRET.as_bytes().to_vec(),
+                )],
+                ..yufu_server::SecurityConfig::default()
+            },
+            yufu_store_contract::test_vault(),
+            store.clone(),
+        );
         let state = AppState {
             gateway: None,
             store,
             writer,
             version: "test",
+            security,
         };
         let task = tokio::spawn(yufu_server::serve(listener, state, async {
             let _ = stopped.await;
         }));
         TestServer {
             addr,
+            admin_token,
+            org: org.id,
             stop,
             task,
             db,
@@ -56,24 +97,60 @@ impl TestServer {
         &self,
         method: &str,
         path: &str,
-        headers: &[(&'static str, &'static str)],
+        headers: &[(&str, &str)],
         body: Option<String>,
     ) -> HttpResponse {
-        let (addr, method, path, headers) = (
-            self.addr,
-            method.to_owned(),
-            path.to_owned(),
-            headers.to_vec(),
-        );
+        let mut headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        if !headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("authorization") || k.eq_ignore_ascii_case("cookie"))
+        {
+            headers.push(("Authorization".into(), format!("Bearer {}", self.admin_token)));
+        }
+        self.raw_exact(method, path, headers, body).await
+    }
+
+    /// A request with exactly these headers (no admin token added).
+    pub async fn raw_exact(
+        &self,
+        method: &str,
+        path: &str,
+        headers: Vec<(String, String)>,
+        body: Option<String>,
+    ) -> HttpResponse {
+        let (addr, method, path) = (self.addr, method.to_owned(), path.to_owned());
         tokio::task::spawn_blocking(move || {
-            http_request(addr, &method, &path, &headers, body.as_deref()).unwrap()
+            let refs: Vec<(&str, &str)> =
+                headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            http_request(addr, &method, &path, &refs, body.as_deref()).unwrap()
         })
         .await
         .unwrap()
     }
 
-    pub async fn get(&self, path: &str, headers: &[(&'static str, &'static str)]) -> HttpResponse {
+    pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> HttpResponse {
         self.raw("GET", path, headers, None).await
+    }
+
+    /// A JSON request with a bearer token (or none): status and JSON body.
+    pub async fn call_as(
+        &self,
+        token: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let headers = token
+            .map(|t| vec![("Authorization".to_owned(), format!("Bearer {t}"))])
+            .unwrap_or_default();
+        let r = self
+            .raw_exact(method, path, headers, body.map(|b| b.to_string()))
+            .await;
+        let json = serde_json::from_str(&r.body).unwrap_or(Value::String(r.body.clone()));
+        (r.status, json)
     }
 
     /// A JSON request; returns the status and the JSON body (or the text as a string).

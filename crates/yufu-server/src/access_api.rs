@@ -16,9 +16,7 @@ use yufu_store::access::{ApiTokenRow, AuditFilter, SessionKind, SessionRow};
 
 use crate::api::Body;
 use crate::audit_log::AuditNote;
-use crate::auth::{
-    Caller, SESSION_COOKIE, TOKEN_PREFIX, now_ms, random_secret, secret_hash,
-};
+use crate::auth::{Caller, SESSION_COOKIE, TOKEN_PREFIX, now_ms, random_secret, secret_hash};
 use crate::error::ErrorBody;
 use crate::password;
 use crate::{AppState, WebError};
@@ -128,7 +126,11 @@ async fn open_session(
         revoked_at_ms: None,
     };
     s.store.access().create_session(&row).await?;
-    let secure = if s.security.config().cookie_secure { "; Secure" } else { "" };
+    let secure = if s.security.config().cookie_secure {
+        "; Secure"
+    } else {
+        ""
+    };
     let cookie = format!(
         "{SESSION_COOKIE}={secret}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
         max_ms / 1000
@@ -182,9 +184,10 @@ pub(crate) async fn login(
         Err(_) => None,
     };
     // Hash even for unknown users so timing does not tell which exist.
-    let hash = user
-        .as_ref()
-        .map_or_else(|| password::DUMMY_HASH.to_owned(), |u| u.password_hash.clone());
+    let hash = user.as_ref().map_or_else(
+        || password::DUMMY_HASH.to_owned(),
+        |u| u.password_hash.clone(),
+    );
     let ok = password::verify(b.password, hash).await?;
     let Some(user) = user.filter(|u| ok && u.active) else {
         return Ok(attempt.on(failed(&s, &who, &address)));
@@ -238,14 +241,19 @@ pub(crate) async fn portal_login(
         .await?;
     // An account number used by two organisations cannot identify a
     // customer alone: refuse rather than guess.
-    let account = if accounts.len() == 1 { accounts.into_iter().next() } else { None };
+    let account = if accounts.len() == 1 {
+        accounts.into_iter().next()
+    } else {
+        None
+    };
     let hash = match &account {
         Some(a) => s.store.access().customer_password(a.id).await?,
         None => None,
     };
     let ok = password::verify(
         b.password,
-        hash.clone().unwrap_or_else(|| password::DUMMY_HASH.to_owned()),
+        hash.clone()
+            .unwrap_or_else(|| password::DUMMY_HASH.to_owned()),
     )
     .await?;
     let Some(account) = account.filter(|_| ok && hash.is_some()) else {
@@ -267,14 +275,19 @@ pub(crate) async fn portal_login(
 /// Ends the caller's session (API tokens are revoked under /tokens).
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "access",
     responses((status = 204, description = "Signed out"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub(crate) async fn logout(State(s): State<AppState>, caller: Caller) -> Result<Response, WebError> {
+pub(crate) async fn logout(
+    State(s): State<AppState>,
+    caller: Caller,
+) -> Result<Response, WebError> {
     if let Some(id) = &caller.session {
         s.store.access().revoke_session(id, now_ms()).await?;
     }
     let mut r = StatusCode::NO_CONTENT.into_response();
     r.headers_mut().insert(
         header::SET_COOKIE,
-        axum::http::HeaderValue::from_static("yufu_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+        axum::http::HeaderValue::from_static(
+            "yufu_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0",
+        ),
     );
     Ok(r)
 }
@@ -308,7 +321,11 @@ pub(crate) async fn me(caller: Caller) -> Json<MeOut> {
         name,
         role: p.actor.as_str().to_owned(),
         organisation_id: p.organisation.to_string(),
-        sites: if p.actor == Actor::Customer { None } else { p.sites.to_list() },
+        sites: if p.actor == Actor::Customer {
+            None
+        } else {
+            p.sites.to_list()
+        },
         permissions: yufu_access::permissions_of(p.actor)
             .iter()
             .map(|x| x.as_str())
@@ -386,7 +403,11 @@ pub(crate) async fn list_users(
         .list_staff_users(caller.principal.organisation, &page)
         .await?;
     let full = rows.len() == usize::try_from(page.limit()).unwrap_or(usize::MAX);
-    let next_after = if full { rows.last().map(|u| u.id.to_string()) } else { None };
+    let next_after = if full {
+        rows.last().map(|u| u.id.to_string())
+    } else {
+        None
+    };
     let mut items = Vec::with_capacity(rows.len());
     for u in rows {
         items.push(user_out(&s, u).await?);
@@ -421,7 +442,9 @@ fn scope_from(sites: Option<&[String]>) -> Result<SiteScope, WebError> {
 /// Checks a new password: long enough to resist guessing.
 pub fn check_password(p: &str) -> Result<(), WebError> {
     if p.chars().count() < 12 || p.len() > 1024 {
-        return Err(WebError::Invalid("a password needs 12 to 1024 characters".into()));
+        return Err(WebError::Invalid(
+            "a password needs 12 to 1024 characters".into(),
+        ));
     }
     Ok(())
 }
@@ -452,7 +475,8 @@ pub(crate) async fn create_user(
         .await?;
     let out = user_out(&s, user).await?;
     let after = serde_json::to_value(&out).ok();
-    Ok(AuditNote::change(format!("user:{}", out.id), None, after).on((StatusCode::CREATED, Json(out))))
+    Ok(AuditNote::change(format!("user:{}", out.id), None, after)
+        .on((StatusCode::CREATED, Json(out))))
 }
 
 #[derive(serde::Deserialize, utoipa::ToSchema)]
@@ -493,7 +517,10 @@ pub(crate) async fn update_user(
         .update_staff_user(id, role, b.active, scope.to_stored().as_deref())
         .await?;
     if !b.active {
-        s.store.access().revoke_sessions_of(&id.to_string(), now_ms()).await?;
+        s.store
+            .access()
+            .revoke_sessions_of(&id.to_string(), now_ms())
+            .await?;
     }
     let out = user_out(&s, s.store.access().get_staff_user(id).await?).await?;
     let after = serde_json::to_value(&out).ok();
@@ -526,7 +553,10 @@ pub(crate) async fn set_user_password(
     s.store
         .set_staff_password(id, &password::hash(b.password).await?)
         .await?;
-    s.store.access().revoke_sessions_of(&id.to_string(), now_ms()).await?;
+    s.store
+        .access()
+        .revoke_sessions_of(&id.to_string(), now_ms())
+        .await?;
     Ok(AuditNote::target(format!("user:{id}")).on(StatusCode::NO_CONTENT))
 }
 
@@ -608,7 +638,9 @@ pub async fn issue_token(
 ) -> Result<(String, ApiTokenRow), WebError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 64 {
-        return Err(WebError::Invalid("a token name needs 1–64 characters".into()));
+        return Err(WebError::Invalid(
+            "a token name needs 1–64 characters".into(),
+        ));
     }
     if !(1..=730).contains(&days) {
         return Err(WebError::Invalid("expires_in_days must be 1–730".into()));
@@ -656,8 +688,10 @@ pub(crate) async fn create_token(
     .await?;
     let details = token_out(row);
     let after = serde_json::to_value(&details).ok();
-    Ok(AuditNote::change(format!("token:{}", details.id), None, after)
-        .on((StatusCode::CREATED, Json(NewTokenOut { token, details }))))
+    Ok(
+        AuditNote::change(format!("token:{}", details.id), None, after)
+            .on((StatusCode::CREATED, Json(NewTokenOut { token, details }))),
+    )
 }
 
 /// Revokes an API token at once.
@@ -811,7 +845,9 @@ pub struct VerifyOut {
 }
 
 /// Walks the whole chain and reports the first broken link.
-pub async fn verify_audit(store: &dyn yufu_store::Store) -> Result<VerifyOut, yufu_store::StoreError> {
+pub async fn verify_audit(
+    store: &dyn yufu_store::Store,
+) -> Result<VerifyOut, yufu_store::StoreError> {
     let mut v = yufu_access::audit::Verifier::default();
     let mut after = 0;
     let mut head_seq = 0;
@@ -846,7 +882,10 @@ pub async fn verify_audit(store: &dyn yufu_store::Store) -> Result<VerifyOut, yu
 /// Verifies the audit log's hash chain (as `yufu audit verify` does).
 #[utoipa::path(get, path = "/api/v1/audit/verify", tag = "access",
     responses((status = 200, body = VerifyOut), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub(crate) async fn verify(State(s): State<AppState>, _caller: Caller) -> Result<Json<VerifyOut>, WebError> {
+pub(crate) async fn verify(
+    State(s): State<AppState>,
+    _caller: Caller,
+) -> Result<Json<VerifyOut>, WebError> {
     Ok(Json(verify_audit(s.store.as_ref()).await?))
 }
 
@@ -901,7 +940,10 @@ fn customer_of(caller: &Caller) -> Result<yufu_domain::CustomerId, WebError> {
 /// The signed-in customer's accounts and balances.
 #[utoipa::path(get, path = "/api/v1/portal/me", tag = "portal",
     responses((status = 200, body = PortalMeOut), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub(crate) async fn portal_me(State(s): State<AppState>, caller: Caller) -> Result<Json<PortalMeOut>, WebError> {
+pub(crate) async fn portal_me(
+    State(s): State<AppState>,
+    caller: Caller,
+) -> Result<Json<PortalMeOut>, WebError> {
     let customer = customer_of(&caller)?;
     let mut accounts = Vec::new();
     for a in s.store.access().accounts_of_customer(customer).await? {

@@ -126,7 +126,10 @@ impl Security {
     }
 
     pub(crate) fn throttle(&self) -> std::sync::MutexGuard<'_, Throttle> {
-        self.0.throttle.lock().unwrap_or_else(PoisonError::into_inner)
+        self.0
+            .throttle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// `Err(retry after seconds)` when `address` sent too many logins.
@@ -311,13 +314,17 @@ async fn resolve(
         .find_session(&secret_hash(secret))
         .await
         .map_err(|_| NoCaller::Invalid("credentials could not be checked"))?
-        .ok_or(NoCaller::Invalid("your session has ended; please sign in again"))?;
+        .ok_or(NoCaller::Invalid(
+            "your session has ended; please sign in again",
+        ))?;
     let idle_ms = i64::try_from(s.security.config().session_idle.as_millis()).unwrap_or(i64::MAX);
     if session.revoked_at_ms.is_some()
         || session.expires_at_ms <= now
         || session.last_seen_at_ms.saturating_add(idle_ms) <= now
     {
-        return Err(NoCaller::Invalid("your session has ended; please sign in again"));
+        return Err(NoCaller::Invalid(
+            "your session has ended; please sign in again",
+        ));
     }
     let _ = source;
     let principal = match session.kind {
@@ -393,7 +400,11 @@ pub(crate) async fn gate(
     next: Next,
 ) -> Response {
     let method = req.method().clone();
-    let Some(route) = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned()) else {
+    let Some(route) = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+    else {
         return WebError::NotFound.into_response();
     };
     let Some(rule) = policy::rule(&method, &route) else {
@@ -440,7 +451,15 @@ pub(crate) async fn gate(
             if is_mutation(&method) {
                 s.security
                     .audit()
-                    .record(&c.principal.audit_name(), &source, &method, &route, &path, None, denied.status())
+                    .record(
+                        &c.principal.audit_name(),
+                        &source,
+                        &method,
+                        &route,
+                        &path,
+                        None,
+                        denied.status(),
+                    )
                     .await;
             }
             return denied;
@@ -464,7 +483,15 @@ pub(crate) async fn gate(
         };
         s.security
             .audit()
-            .record(&actor, &source, &method, &route, &path, note, response.status())
+            .record(
+                &actor,
+                &source,
+                &method,
+                &route,
+                &path,
+                note,
+                response.status(),
+            )
             .await;
         return response;
     }
@@ -482,7 +509,11 @@ async fn with_note(response: Response) -> (Response, Option<AuditNote>) {
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    let small = response.body().size_hint().exact().is_some_and(|n| n <= 64 * 1024);
+    let small = response
+        .body()
+        .size_hint()
+        .exact()
+        .is_some_and(|n| n <= 64 * 1024);
     if !json || !small {
         return (response, None);
     }
@@ -490,8 +521,14 @@ async fn with_note(response: Response) -> (Response, Option<AuditNote>) {
     match axum::body::to_bytes(body, 64 * 1024).await {
         Ok(bytes) => {
             let after = serde_json::from_slice(&bytes).ok();
-            let note = AuditNote { after, ..AuditNote::default() };
-            (Response::from_parts(parts, axum::body::Body::from(bytes)), Some(note))
+            let note = AuditNote {
+                after,
+                ..AuditNote::default()
+            };
+            (
+                Response::from_parts(parts, axum::body::Body::from(bytes)),
+                Some(note),
+            )
         }
         Err(e) => {
             tracing::error!(error = %e, "could not read a response for the audit log");
@@ -501,7 +538,10 @@ async fn with_note(response: Response) -> (Response, Option<AuditNote>) {
 }
 
 /// Loads the sites an account's meters are in (scope checks on accounts).
-pub(crate) async fn account_sites(s: &AppState, account: AccountId) -> Result<Vec<SiteId>, WebError> {
+pub(crate) async fn account_sites(
+    s: &AppState,
+    account: AccountId,
+) -> Result<Vec<SiteId>, WebError> {
     Ok(s.store.access().account_sites(account).await?)
 }
 

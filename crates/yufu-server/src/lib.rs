@@ -9,8 +9,8 @@ mod engine_api;
 mod error;
 mod landing;
 mod metrics_layer;
-mod payments_api;
 pub mod password;
+mod payments_api;
 pub mod policy;
 mod routes;
 

@@ -9,8 +9,7 @@ use crate::WebError;
 /// A valid argon2id hash of a random password nobody knows: verified
 /// against when the user does not exist, so a sign-in takes as long for a
 /// missing user as for a wrong password.
-pub(crate) const DUMMY_HASH: &str =
-    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$R4dKWl1dzfNbaqAMYsXgLb1pbWCbm9bl3S5Ep8g5HzI";
+pub(crate) const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$R4dKWl1dzfNbaqAMYsXgLb1pbWCbm9bl3S5Ep8g5HzI";
 
 /// The argon2id PHC string of `password` with a fresh salt.
 pub async fn hash(password: String) -> Result<String, WebError> {

@@ -18,9 +18,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use yufu_domain::{AccountId, AccountStatus, Fen};
 use yufu_engine::{RechargeError, RechargeIn};
-use yufu_writer::RechargeFailure;
 use yufu_payments::{CallbackError, NoticeStatus};
 use yufu_store::access::{PaymentRejection, PaymentRow};
+use yufu_writer::RechargeFailure;
 
 use crate::audit_log::AuditNote;
 use crate::auth::{Caller, now_ms, source_of};
@@ -110,7 +110,11 @@ pub(crate) async fn callback(
                 })
                 .await?;
             let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-            return Ok(note(format!("payment:{provider}")).on(error_body(status, e.code(), e.to_string())));
+            return Ok(note(format!("payment:{provider}")).on(error_body(
+                status,
+                e.code(),
+                e.to_string(),
+            )));
         }
     };
     let target = format!("payment:{provider}:{}", notice.transaction_id);
@@ -146,7 +150,11 @@ pub(crate) async fn callback(
             balance_fen: None,
         })));
     }
-    let accounts = s.store.access().accounts_by_number(&notice.account_number).await?;
+    let accounts = s
+        .store
+        .access()
+        .accounts_by_number(&notice.account_number)
+        .await?;
     let refused = match accounts.as_slice() {
         [a] if a.status == AccountStatus::Active => None,
         [_] => Some("the account is closed"),
@@ -196,7 +204,11 @@ pub(crate) async fn callback(
                 "this transaction was credited before with another amount".into(),
             ));
         }
-        Err(e) => return Err(WebError::Unavailable(format!("could not credit the payment: {e}"))),
+        Err(e) => {
+            return Err(WebError::Unavailable(format!(
+                "could not credit the payment: {e}"
+            )));
+        }
     };
     row.status = "credited".into();
     row.account_id = Some(account.id);
@@ -223,7 +235,10 @@ fn repeat(seen: &PaymentRow, n: &yufu_payments::PaymentNotice) -> Response {
         return error_body(
             StatusCode::UNPROCESSABLE_ENTITY,
             "refused",
-            format!("payment refused: {}", seen.reason.clone().unwrap_or_default()),
+            format!(
+                "payment refused: {}",
+                seen.reason.clone().unwrap_or_default()
+            ),
         );
     }
     Json(CallbackOut {
@@ -253,11 +268,17 @@ fn day_bounds(date: &str, tz: Option<&str>) -> Result<(jiff::civil::Date, i64, i
     let zone = jiff::tz::TimeZone::get(tz.unwrap_or("Asia/Shanghai"))
         .map_err(|e| WebError::Invalid(format!("timezone: {e}")))?;
     let midnight = |d: jiff::civil::Date| {
-        zone.to_timestamp(jiff::civil::DateTime::from_parts(d, jiff::civil::Time::midnight()))
-            .map_err(|e| WebError::Invalid(e.to_string()))
+        zone.to_timestamp(jiff::civil::DateTime::from_parts(
+            d,
+            jiff::civil::Time::midnight(),
+        ))
+        .map_err(|e| WebError::Invalid(e.to_string()))
     };
     let start = midnight(day)?;
-    let end = midnight(day.tomorrow().map_err(|e| WebError::Invalid(e.to_string()))?)?;
+    let end = midnight(
+        day.tomorrow()
+            .map_err(|e| WebError::Invalid(e.to_string()))?,
+    )?;
     Ok((day, start.as_millisecond(), end.as_millisecond()))
 }
 
@@ -283,8 +304,14 @@ pub(crate) async fn list_payments(
     Query(q): Query<DayQuery>,
 ) -> Result<Json<Vec<PaymentOut>>, WebError> {
     let (_, from, to) = day_bounds(&q.date, q.timezone.as_deref())?;
-    let rows = s.store.access().list_payments(&q.provider, from, to).await?;
-    let ts = |ms: i64| jiff::Timestamp::from_millisecond(ms).map_or_else(|_| ms.to_string(), |t| t.to_string());
+    let rows = s
+        .store
+        .access()
+        .list_payments(&q.provider, from, to)
+        .await?;
+    let ts = |ms: i64| {
+        jiff::Timestamp::from_millisecond(ms).map_or_else(|_| ms.to_string(), |t| t.to_string())
+    };
     Ok(Json(
         rows.into_iter()
             .map(|p| PaymentOut {
@@ -359,7 +386,11 @@ pub(crate) async fn reconcile(
             yufu_payments::reconciliation_csv(&r),
         )),
         None | Some("json") => note.on(Json(r)),
-        Some(other) => return Err(WebError::Invalid(format!("format must be json or csv, not {other}"))),
+        Some(other) => {
+            return Err(WebError::Invalid(format!(
+                "format must be json or csv, not {other}"
+            )));
+        }
     })
 }
 
@@ -404,7 +435,11 @@ pub(crate) async fn receipt(
     let lang = match q.lang.as_deref() {
         None | Some("zh") => yufu_payments::Lang::Zh,
         Some("en") => yufu_payments::Lang::En,
-        Some(other) => return Err(WebError::Invalid(format!("lang must be zh or en, not {other}"))),
+        Some(other) => {
+            return Err(WebError::Invalid(format!(
+                "lang must be zh or en, not {other}"
+            )));
+        }
     };
     let _ = &caller;
     let html = yufu_payments::receipt_html(
@@ -417,7 +452,8 @@ pub(crate) async fn receipt(
             balance_after_fen: entry.balance_after_fen,
             channel: recharge.channel,
             cashier: recharge.reference,
-            at: jiff::Timestamp::from_millisecond(recharge.at_ms).map_err(|e| WebError::Invalid(e.to_string()))?,
+            at: jiff::Timestamp::from_millisecond(recharge.at_ms)
+                .map_err(|e| WebError::Invalid(e.to_string()))?,
             timezone: "Asia/Shanghai".into(),
         },
         lang,

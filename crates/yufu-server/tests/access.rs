@@ -43,27 +43,55 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("GET", "/api/v1/organisations/{id}/sites", "staff"),
     ("GET", "/api/v1/organisations/{id}/meters", "staff"),
     ("GET", "/api/v1/organisations/{id}/tariffs", "staff"),
-    ("POST", "/api/v1/organisations/{id}/tariffs", "admin manager"),
+    (
+        "POST",
+        "/api/v1/organisations/{id}/tariffs",
+        "admin manager",
+    ),
     ("GET", "/api/v1/organisations/{id}/tariffs/{code}", "staff"),
     ("POST", "/api/v1/sites", "admin manager"),
     ("GET", "/api/v1/sites/{id}", "staff"),
     ("GET", "/api/v1/sites/{id}/protected-windows", "staff"),
-    ("PUT", "/api/v1/sites/{id}/protected-windows", "admin manager"),
+    (
+        "PUT",
+        "/api/v1/sites/{id}/protected-windows",
+        "admin manager",
+    ),
     ("POST", "/api/v1/buildings", "admin manager"),
     ("POST", "/api/v1/units", "admin manager"),
     ("POST", "/api/v1/customers", "admin manager"),
     ("GET", "/api/v1/customers", "staff"),
     ("GET", "/api/v1/customers/{id}", "staff"),
-    ("PUT", "/api/v1/accounts/{id}/portal-password", "admin manager service_agent"),
+    (
+        "PUT",
+        "/api/v1/accounts/{id}/portal-password",
+        "admin manager service_agent",
+    ),
     ("POST", "/api/v1/accounts", "admin manager"),
     ("GET", "/api/v1/accounts/{id}", "staff"),
     ("GET", "/api/v1/accounts/{id}/balance", "staff"),
     ("GET", "/api/v1/accounts/{id}/ledger", "staff"),
     ("GET", "/api/v1/accounts/{id}/balance-rules", "staff"),
-    ("PUT", "/api/v1/accounts/{id}/balance-rules", "admin manager"),
-    ("DELETE", "/api/v1/accounts/{id}/balance-rules", "admin manager"),
-    ("POST", "/api/v1/accounts/{id}/recharges", "admin manager cashier"),
-    ("GET", "/api/v1/accounts/{id}/recharges/{key}/receipt", "admin manager cashier"),
+    (
+        "PUT",
+        "/api/v1/accounts/{id}/balance-rules",
+        "admin manager",
+    ),
+    (
+        "DELETE",
+        "/api/v1/accounts/{id}/balance-rules",
+        "admin manager",
+    ),
+    (
+        "POST",
+        "/api/v1/accounts/{id}/recharges",
+        "admin manager cashier",
+    ),
+    (
+        "GET",
+        "/api/v1/accounts/{id}/recharges/{key}/receipt",
+        "admin manager cashier",
+    ),
     ("POST", "/api/v1/meters", "admin manager"),
     ("GET", "/api/v1/meters/{id}", "staff"),
     ("PUT", "/api/v1/meters/{id}/assignment", "admin manager"),
@@ -73,21 +101,49 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("DELETE", "/api/v1/meters/{id}/sharing", "admin manager"),
     ("GET", "/api/v1/meters/{id}/readings", "staff"),
     ("GET", "/api/v1/meters/{id}/commands", "staff"),
-    ("POST", "/api/v1/meters/{id}/commands", "admin manager service_agent technician"),
+    (
+        "POST",
+        "/api/v1/meters/{id}/commands",
+        "admin manager service_agent technician",
+    ),
     ("GET", "/api/v1/meters/{id}/alarms", "staff"),
     ("GET", "/api/v1/meters/{id}/connectivity", "staff"),
-    ("POST", "/api/v1/meters/{id}/device-token", "admin manager service_agent technician"),
-    ("DELETE", "/api/v1/meters/{id}/device-token", "admin manager service_agent technician"),
-    ("POST", "/api/v1/meters/{id}/safety-hold/release", "admin manager service_agent technician"),
+    (
+        "POST",
+        "/api/v1/meters/{id}/device-token",
+        "admin manager service_agent technician",
+    ),
+    (
+        "DELETE",
+        "/api/v1/meters/{id}/device-token",
+        "admin manager service_agent technician",
+    ),
+    (
+        "POST",
+        "/api/v1/meters/{id}/safety-hold/release",
+        "admin manager service_agent technician",
+    ),
     ("GET", "/api/v1/alarms", "staff"),
     ("GET", "/api/v1/connectivity", "staff"),
     ("POST", "/api/v1/readings", "admin manager technician"),
     ("GET", "/api/v1/payments", "admin manager finance auditor"),
-    ("POST", "/api/v1/reconciliation/{provider}", "admin manager finance auditor"),
+    (
+        "POST",
+        "/api/v1/reconciliation/{provider}",
+        "admin manager finance auditor",
+    ),
     ("POST", "/api/v1/import/{kind}", "admin manager"),
     ("GET", "/api/v1/export/{kind}", "admin manager"),
-    ("GET", "/api/v1/finance/journal", "admin manager finance auditor"),
-    ("GET", "/api/v1/finance/settlement", "admin manager finance auditor"),
+    (
+        "GET",
+        "/api/v1/finance/journal",
+        "admin manager finance auditor",
+    ),
+    (
+        "GET",
+        "/api/v1/finance/settlement",
+        "admin manager finance auditor",
+    ),
     ("GET", "/api/v1/portal/me", "customer"),
     ("GET", "/api/v1/portal/accounts/{id}/ledger", "customer"),
 ];
@@ -151,7 +207,10 @@ async fn fleet(api: &TestServer) -> Fleet {
     let (status, body) = api
         .call(
             "PUT",
-            &format!("/api/v1/meters/{}/assignment", meter["id"].as_str().unwrap()),
+            &format!(
+                "/api/v1/meters/{}/assignment",
+                meter["id"].as_str().unwrap()
+            ),
             Some(json!({"unit_id": unit["id"], "account_id": account["id"]})),
         )
         .await;
@@ -196,7 +255,10 @@ async fn portal_session(api: &TestServer, f: &Fleet) -> (String, String) {
             "POST",
             "/api/v1/portal/login",
             vec![],
-            Some(json!({"account_number": f.account_number, "password": "customer-password-1"}).to_string()),
+            Some(
+                json!({"account_number": f.account_number, "password": "customer-password-1"})
+                    .to_string(),
+            ),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
@@ -251,7 +313,10 @@ async fn check_matrix(db: TestDb) {
         .map(|(m, p, _)| ((*m).to_owned(), (*p).to_owned()))
         .collect();
     let missing: Vec<_> = documented.difference(&listed).collect();
-    assert!(missing.is_empty(), "routes without a matrix entry: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "routes without a matrix entry: {missing:?}"
+    );
     // Every documented route has a rule in the policy table.
     for (m, p) in &documented {
         assert!(
@@ -262,7 +327,10 @@ async fn check_matrix(db: TestDb) {
     let (cookie, csrf) = portal_session(&api, &f).await;
     let mut tokens = Vec::new();
     for role in Role::ALL {
-        tokens.push((Actor::Staff(*role), token(&api, *role, SiteScope::All).await));
+        tokens.push((
+            Actor::Staff(*role),
+            token(&api, *role, SiteScope::All).await,
+        ));
     }
     for (method, template, who) in MATRIX {
         if !documented.contains(&((*method).to_owned(), (*template).to_owned())) {
@@ -274,9 +342,16 @@ async fn check_matrix(db: TestDb) {
             continue;
         }
         // Anonymous: protected routes answer 401.
-        let anon = api.raw_exact(method, &path, vec![], Some("{}".into())).await;
+        let anon = api
+            .raw_exact(method, &path, vec![], Some("{}".into()))
+            .await;
         let public = who.split_whitespace().any(|w| w == "public");
-        assert_eq!(anon.status == 401, !public, "anonymous {method} {template}: {}", anon.status);
+        assert_eq!(
+            anon.status == 401,
+            !public,
+            "anonymous {method} {template}: {}",
+            anon.status
+        );
         for (actor, t) in &tokens {
             let r = api
                 .raw_exact(
@@ -300,7 +375,10 @@ async fn check_matrix(db: TestDb) {
             .raw_exact(
                 method,
                 &path,
-                vec![("Cookie".into(), cookie.clone()), ("X-CSRF-Token".into(), csrf.clone())],
+                vec![
+                    ("Cookie".into(), cookie.clone()),
+                    ("X-CSRF-Token".into(), csrf.clone()),
+                ],
                 Some("{}".into()),
             )
             .await;
@@ -323,7 +401,9 @@ async fn every_route_answers_every_role_as_the_matrix_says_sqlite() {
 
 #[tokio::test]
 async fn every_route_answers_every_role_as_the_matrix_says_postgres() {
-    let Some(db) = TestDb::postgres().await else { return };
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
     check_matrix(db).await;
 }
 
@@ -343,19 +423,48 @@ async fn site_scope_hides_other_sites_and_customers_see_only_their_own() {
     let scoped_in = token(&api, Role::Cashier, SiteScope::Only([mine].into())).await;
     let meter = format!("/api/v1/meters/{}", f.meter);
     let account = format!("/api/v1/accounts/{}/balance", f.account);
-    assert_eq!(api.call_as(Some(&scoped_out), "GET", &meter, None).await.0, 404);
-    assert_eq!(api.call_as(Some(&scoped_out), "GET", &account, None).await.0, 404);
-    assert_eq!(api.call_as(Some(&scoped_in), "GET", &meter, None).await.0, 200);
-    assert_eq!(api.call_as(Some(&scoped_in), "GET", &account, None).await.0, 200);
+    assert_eq!(
+        api.call_as(Some(&scoped_out), "GET", &meter, None).await.0,
+        404
+    );
+    assert_eq!(
+        api.call_as(Some(&scoped_out), "GET", &account, None)
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        api.call_as(Some(&scoped_in), "GET", &meter, None).await.0,
+        200
+    );
+    assert_eq!(
+        api.call_as(Some(&scoped_in), "GET", &account, None).await.0,
+        200
+    );
     // Listing the organisation's sites shows only the scoped one.
     let (_, sites) = api
-        .call_as(Some(&scoped_in), "GET", &format!("/api/v1/organisations/{}/sites", f.org), None)
+        .call_as(
+            Some(&scoped_in),
+            "GET",
+            &format!("/api/v1/organisations/{}/sites", f.org),
+            None,
+        )
         .await;
-    let ids: Vec<&str> = sites["items"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = sites["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, vec![f.site.as_str()]);
     // Organisation-wide routes are closed to scoped staff.
     let (status, _) = api
-        .call_as(Some(&scoped_in), "GET", &format!("/api/v1/organisations/{}/meters", f.org), None)
+        .call_as(
+            Some(&scoped_in),
+            "GET",
+            &format!("/api/v1/organisations/{}/meters", f.org),
+            None,
+        )
         .await;
     assert_eq!(status, 403);
     // A customer sees their own ledger, not another account's.
@@ -363,9 +472,17 @@ async fn site_scope_hides_other_sites_and_customers_see_only_their_own() {
     let get = |path: String| {
         let cookie = cookie.clone();
         let api = &api;
-        async move { api.raw_exact("GET", &path, vec![("Cookie".into(), cookie)], None).await }
+        async move {
+            api.raw_exact("GET", &path, vec![("Cookie".into(), cookie)], None)
+                .await
+        }
     };
-    assert_eq!(get(format!("/api/v1/portal/accounts/{}/ledger", f.account)).await.status, 200);
+    assert_eq!(
+        get(format!("/api/v1/portal/accounts/{}/ledger", f.account))
+            .await
+            .status,
+        200
+    );
     let stranger = api
         .created(
             "/api/v1/customers",
@@ -378,7 +495,11 @@ async fn site_scope_hides_other_sites_and_customers_see_only_their_own() {
             json!({"organisation_id": f.org, "number": "GZ900002", "customer_id": stranger["id"], "class": "residential"}),
         )
         .await;
-    let r = get(format!("/api/v1/portal/accounts/{}/ledger", theirs["id"].as_str().unwrap())).await;
+    let r = get(format!(
+        "/api/v1/portal/accounts/{}/ledger",
+        theirs["id"].as_str().unwrap()
+    ))
+    .await;
     assert_eq!(r.status, 404, "{}", r.body);
     let me = get("/api/v1/portal/me".into()).await;
     let me: Value = serde_json::from_str(&me.body).unwrap();
@@ -417,23 +538,50 @@ async fn sessions_need_csrf_lock_out_guessers_and_end_when_revoked() {
         .find(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
         .map(|(_, v)| v.clone())
         .unwrap();
-    assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"), "{set_cookie}");
+    assert!(
+        set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"),
+        "{set_cookie}"
+    );
     let cookie = set_cookie.split(';').next().unwrap().to_owned();
     let body: Value = serde_json::from_str(&ok.body).unwrap();
     let csrf = body["csrf_token"].as_str().unwrap().to_owned();
-    let me = api.raw_exact("GET", "/api/v1/auth/me", vec![("Cookie".into(), cookie.clone())], None).await;
+    let me = api
+        .raw_exact(
+            "GET",
+            "/api/v1/auth/me",
+            vec![("Cookie".into(), cookie.clone())],
+            None,
+        )
+        .await;
     assert_eq!(me.status, 200);
     assert!(me.body.contains("\"role\":\"cashier\""), "{}", me.body);
     // A state-changing request with the cookie but without the CSRF token is refused.
     let no_csrf = api
-        .raw_exact("POST", "/api/v1/auth/logout", vec![("Cookie".into(), cookie.clone())], None)
+        .raw_exact(
+            "POST",
+            "/api/v1/auth/logout",
+            vec![("Cookie".into(), cookie.clone())],
+            None,
+        )
         .await;
     assert_eq!(no_csrf.status, 403, "{}", no_csrf.body);
     // An admin lists the session and revokes it: the cookie stops working.
     let (_, sessions) = api.call("GET", "/api/v1/sessions", None).await;
     let id = sessions[0]["id"].as_str().unwrap().to_owned();
-    assert_eq!(api.call("DELETE", &format!("/api/v1/sessions/{id}"), None).await.0, 204);
-    let after = api.raw_exact("GET", "/api/v1/auth/me", vec![("Cookie".into(), cookie)], None).await;
+    assert_eq!(
+        api.call("DELETE", &format!("/api/v1/sessions/{id}"), None)
+            .await
+            .0,
+        204
+    );
+    let after = api
+        .raw_exact(
+            "GET",
+            "/api/v1/auth/me",
+            vec![("Cookie".into(), cookie)],
+            None,
+        )
+        .await;
     assert_eq!(after.status, 401);
     let _ = csrf;
     // Five wrong passwords lock the user, with a clear message; then even
@@ -466,19 +614,37 @@ async fn the_audit_log_chains_every_mutation_and_verify_finds_a_tampered_row() {
     // Site, building, unit, customer, account, meter, assignment, the
     // portal password…: each mutation is a row, newest first.
     assert!(rows.len() >= 7, "{rows:?}");
-    assert!(rows.iter().any(|r| r["action"] == "POST /api/v1/customers" && r["actor"] == "token:test-admin"));
+    assert!(
+        rows.iter()
+            .any(|r| r["action"] == "POST /api/v1/customers" && r["actor"] == "token:test-admin")
+    );
     // Personal data never enters the log.
     let text = serde_json::to_string(&rows).unwrap();
-    assert!(!text.contains("13800138000") && !text.contains("陈小明"), "{text}");
+    assert!(
+        !text.contains("13800138000") && !text.contains("陈小明"),
+        "{text}"
+    );
     let (_, v) = api.call("GET", "/api/v1/audit/verify", None).await;
     assert_eq!(v["intact"], true, "{v}");
     // An auditor may read it; a cashier may not.
     let auditor = token(&api, Role::Auditor, SiteScope::All).await;
-    assert_eq!(api.call_as(Some(&auditor), "GET", "/api/v1/audit", None).await.0, 200);
+    assert_eq!(
+        api.call_as(Some(&auditor), "GET", "/api/v1/audit", None)
+            .await
+            .0,
+        200
+    );
     let cashier = token(&api, Role::Cashier, SiteScope::All).await;
-    assert_eq!(api.call_as(Some(&cashier), "GET", "/api/v1/audit", None).await.0, 403);
+    assert_eq!(
+        api.call_as(Some(&cashier), "GET", "/api/v1/audit", None)
+            .await
+            .0,
+        403
+    );
     // Edit one row behind Yufu's back: verification names it.
-    api.db.execute("UPDATE audit_log SET actor = 'user:nobody' WHERE seq = 3").await;
+    api.db
+        .execute("UPDATE audit_log SET actor = 'user:nobody' WHERE seq = 3")
+        .await;
     let (_, v) = api.call("GET", "/api/v1/audit/verify", None).await;
     assert_eq!(v["intact"], false, "{v}");
     assert_eq!(v["broken_seq"], 3, "{v}");
@@ -496,7 +662,9 @@ async fn personal_data_is_encrypted_at_rest_and_searchable_by_phone() {
         yufu_store::Store::set_vault(&store, vault);
         let org = yufu_store::Store::create_organisation(
             &store,
-            &yufu_domain::NewOrganisation { name: "O".parse().unwrap() },
+            &yufu_domain::NewOrganisation {
+                name: "O".parse().unwrap(),
+            },
         )
         .await
         .unwrap();
@@ -509,7 +677,9 @@ async fn personal_data_is_encrypted_at_rest_and_searchable_by_phone() {
             Some("广州市天河区体育西路1号"),
         )
         .unwrap();
-        let c = yufu_store::Store::create_customer(&store, &new).await.unwrap();
+        let c = yufu_store::Store::create_customer(&store, &new)
+            .await
+            .unwrap();
         // Read back in the clear, and found by the phone in another format.
         let back = yufu_store::Store::get_customer(&store, c.id).await.unwrap();
         assert_eq!(back.name.expose(), "陈小明");
@@ -530,7 +700,13 @@ async fn personal_data_is_encrypted_at_rest_and_searchable_by_phone() {
     for entry in std::fs::read_dir(dir.path()).unwrap() {
         bytes.extend(std::fs::read(entry.unwrap().path()).unwrap());
     }
-    for needle in ["13800138000", "138-0013-8000", "陈小明", "44010619900101123X", "体育西路"] {
+    for needle in [
+        "13800138000",
+        "138-0013-8000",
+        "陈小明",
+        "44010619900101123X",
+        "体育西路",
+    ] {
         let found = bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
         assert!(!found, "{needle} is in the database file in the clear");
     }
@@ -551,7 +727,10 @@ async fn callback(api: &TestServer, body: &str, ts: i64, secret: &str) -> (u16, 
             Some(body.to_owned()),
         )
         .await;
-    (r.status, serde_json::from_str(&r.body).unwrap_or(Value::Null))
+    (
+        r.status,
+        serde_json::from_str(&r.body).unwrap_or(Value::Null),
+    )
 }
 
 async fn check_callbacks(db: TestDb) {
@@ -583,49 +762,87 @@ async fn check_callbacks(db: TestDb) {
         .to_string()
     };
     let balance = || async {
-        let (_, b) = api.call("GET", &format!("/api/v1/accounts/{}/balance", f.account), None).await;
+        let (_, b) = api
+            .call(
+                "GET",
+                &format!("/api/v1/accounts/{}/balance", f.account),
+                None,
+            )
+            .await;
         b["balance_fen"].as_i64().unwrap()
     };
     let start = balance().await;
     let body = notice("T1001", 3000);
     let (status, out) = callback(&api, &body, now, TEST_PROVIDER_SECRET).await;
     assert_eq!(status, 200, "{out}");
-    assert_eq!((out["status"].as_str(), out["duplicate"].as_bool()), (Some("credited"), Some(false)));
+    assert_eq!(
+        (out["status"].as_str(), out["duplicate"].as_bool()),
+        (Some("credited"), Some(false))
+    );
     assert_eq!(balance().await, start + 3000);
     // The provider repeats the same callback: success, nothing more credited.
     let (status, out) = callback(&api, &body, now, TEST_PROVIDER_SECRET).await;
-    assert_eq!((status, out["duplicate"].as_bool()), (200, Some(true)), "{out}");
+    assert_eq!(
+        (status, out["duplicate"].as_bool()),
+        (200, Some(true)),
+        "{out}"
+    );
     assert_eq!(balance().await, start + 3000);
     // The same transaction with another amount is a conflict, not a credit.
     let (status, _) = callback(&api, &notice("T1001", 9999), now, TEST_PROVIDER_SECRET).await;
     assert_eq!(status, 409);
     // A replay of an old signed callback is refused by its timestamp.
-    let (status, out) = callback(&api, &notice("T1002", 100), now - 3600, TEST_PROVIDER_SECRET).await;
+    let (status, out) = callback(
+        &api,
+        &notice("T1002", 100),
+        now - 3600,
+        TEST_PROVIDER_SECRET,
+    )
+    .await;
     assert_eq!(status, 401, "{out}");
     assert_eq!(out["code"], "stale_timestamp");
     // A forged signature is refused and recorded, never credited.
     let (status, out) = callback(&api, &notice("T1003", 100), now, "not-the-secret-000000").await;
     assert_eq!((status, out["code"].as_str()), (401, Some("bad_signature")));
     // An unknown account is refused and recorded as such.
-    let unknown = json!({"transaction_id": "T1004", "account_number": "NOPE0001", "amount_fen": 100,
+    let unknown =
+        json!({"transaction_id": "T1004", "account_number": "NOPE0001", "amount_fen": 100,
         "currency": "CNY", "status": "paid", "paid_at": jiff::Timestamp::now().to_string()})
-    .to_string();
-    assert_eq!(callback(&api, &unknown, now, TEST_PROVIDER_SECRET).await.0, 422);
+        .to_string();
+    assert_eq!(
+        callback(&api, &unknown, now, TEST_PROVIDER_SECRET).await.0,
+        422
+    );
     assert_eq!(balance().await, start + 3000);
     let store = api.db.shared();
     assert_eq!(
-        store.access().list_payment_rejections(0, i64::MAX).await.unwrap().len(),
+        store
+            .access()
+            .list_payment_rejections(0, i64::MAX)
+            .await
+            .unwrap()
+            .len(),
         2
     );
     // The day's payments and a reconciliation against a settlement file
     // that lacks T1001 and has an extra one.
-    let today = jiff::tz::TimeZone::get("Asia/Shanghai").unwrap().to_datetime(jiff::Timestamp::now()).date();
+    let today = jiff::tz::TimeZone::get("Asia/Shanghai")
+        .unwrap()
+        .to_datetime(jiff::Timestamp::now())
+        .date();
     let (status, list) = api
-        .call("GET", &format!("/api/v1/payments?provider={TEST_PROVIDER}&date={today}"), None)
+        .call(
+            "GET",
+            &format!("/api/v1/payments?provider={TEST_PROVIDER}&date={today}"),
+            None,
+        )
         .await;
     assert_eq!(status, 200, "{list}");
     assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
-    let csv = format!("transaction_id,amount_fen,paid_at\nT9999,500,{}\n", jiff::Timestamp::now());
+    let csv = format!(
+        "transaction_id,amount_fen,paid_at\nT9999,500,{}\n",
+        jiff::Timestamp::now()
+    );
     let r = api
         .raw(
             "POST",
@@ -640,11 +857,21 @@ async fn check_callbacks(db: TestDb) {
         .as_array()
         .unwrap()
         .iter()
-        .map(|d| format!("{}:{}", d["transaction_id"].as_str().unwrap(), d["kind"].as_str().unwrap()))
+        .map(|d| {
+            format!(
+                "{}:{}",
+                d["transaction_id"].as_str().unwrap(),
+                d["kind"].as_str().unwrap()
+            )
+        })
         .collect();
     assert_eq!(
         kinds,
-        ["T1001:missing_at_provider".to_owned(), "T9999:missing_in_yufu".to_owned()].into()
+        [
+            "T1001:missing_at_provider".to_owned(),
+            "T9999:missing_in_yufu".to_owned()
+        ]
+        .into()
     );
     api.stop().await;
 }
@@ -656,6 +883,8 @@ async fn payment_callbacks_credit_once_and_refuse_replays_sqlite() {
 
 #[tokio::test]
 async fn payment_callbacks_credit_once_and_refuse_replays_postgres() {
-    let Some(db) = TestDb::postgres().await else { return };
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
     check_callbacks(db).await;
 }

@@ -195,7 +195,10 @@ async fn tariffs_are_uploaded_revised_and_assigned() {
                     addr,
                     "POST",
                     &path,
-                    &[("Content-Type", "application/toml"), ("Authorization", &auth)],
+                    &[
+                        ("Content-Type", "application/toml"),
+                        ("Authorization", &auth),
+                    ],
                     Some(&text),
                 )
                 .unwrap()

@@ -70,7 +70,10 @@ async fn setup(api: &TestServer, n: usize) -> (String, Vec<(String, String)>) {
             addr,
             "POST",
             &path,
-            &[("Content-Type", "application/toml"), ("Authorization", &auth)],
+            &[
+                ("Content-Type", "application/toml"),
+                ("Authorization", &auth),
+            ],
             Some(tariff),
         )
         .unwrap()

@@ -190,7 +190,10 @@ pub trait Access: Send + Sync {
     /// The sites of the units an account's meters are in (empty: none).
     async fn account_sites(&self, account: AccountId) -> StoreResult<Vec<yufu_domain::SiteId>>;
     /// The site of the unit a meter is in (`None`: not installed).
-    async fn meter_site(&self, meter: yufu_domain::MeterId) -> StoreResult<Option<yufu_domain::SiteId>>;
+    async fn meter_site(
+        &self,
+        meter: yufu_domain::MeterId,
+    ) -> StoreResult<Option<yufu_domain::SiteId>>;
 
     // --- sessions ----------------------------------------------------------
     async fn create_session(&self, s: &SessionRow) -> StoreResult<()>;
@@ -234,16 +237,9 @@ pub trait Access: Send + Sync {
     /// The last row's `seq` and hash.
     async fn audit_head(&self) -> StoreResult<Option<(i64, String)>>;
     /// Rows with `seq > after`, in order, for verification.
-    async fn audit_after(
-        &self,
-        after: i64,
-        limit: u32,
-    ) -> StoreResult<Vec<AuditEntry>>;
+    async fn audit_after(&self, after: i64, limit: u32) -> StoreResult<Vec<AuditEntry>>;
     /// Newest first.
-    async fn search_audit(
-        &self,
-        filter: &AuditFilter,
-    ) -> StoreResult<Vec<AuditEntry>>;
+    async fn search_audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditEntry>>;
 
     // --- payments ----------------------------------------------------------
     /// Records a transaction; `false` when (provider, transaction id) was
@@ -295,7 +291,11 @@ pub trait Access: Send + Sync {
     async fn set_webhook_active(&self, id: &str, active: bool) -> StoreResult<()>;
     /// Enqueues deliveries and, when `cursor` is given, moves the webhook
     /// feeder's journal cursor to it, in one transaction.
-    async fn enqueue_deliveries(&self, rows: &[DeliveryRow], cursor: Option<i64>) -> StoreResult<()>;
+    async fn enqueue_deliveries(
+        &self,
+        rows: &[DeliveryRow],
+        cursor: Option<i64>,
+    ) -> StoreResult<()>;
     /// The journal sequence number the webhook feeder has read up to (0: none).
     async fn webhook_cursor(&self) -> StoreResult<i64>;
     /// Pending deliveries due at `now_ms`, oldest first.

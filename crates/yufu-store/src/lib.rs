@@ -21,15 +21,15 @@ pub mod journal_sql;
 pub mod sql;
 
 pub use access::Access;
-pub use yufu_vault::Vault;
 pub use journal::Journal;
+pub use yufu_vault::Vault;
 
 #[doc(hidden)]
 pub use serde as __serde;
 #[doc(hidden)]
-pub use yufu_vault as __vault;
-#[doc(hidden)]
 pub use serde_json as __serde_json;
+#[doc(hidden)]
+pub use yufu_vault as __vault;
 
 /// Columns that hold personal data (个人信息), as (table, column). The access
 /// issue encrypts exactly these at rest; a test there proves no plaintext of
@@ -189,7 +189,10 @@ pub struct VaultSlot(std::sync::Arc<std::sync::RwLock<Option<std::sync::Arc<Vaul
 
 impl VaultSlot {
     pub fn set(&self, vault: std::sync::Arc<Vault>) {
-        *self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(vault);
+        *self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(vault);
     }
 
     pub fn get(&self) -> StoreResult<std::sync::Arc<Vault>> {
@@ -209,7 +212,9 @@ impl VaultSlot {
 impl fmt::Debug for VaultSlot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let set = self.0.read().map(|v| v.is_some()).unwrap_or(false);
-        f.debug_tuple("VaultSlot").field(&if set { "set" } else { "unset" }).finish()
+        f.debug_tuple("VaultSlot")
+            .field(&if set { "set" } else { "unset" })
+            .finish()
     }
 }
 

@@ -27,10 +27,18 @@ async fn organisation(store: &dyn Store, given: Option<&str>) -> anyhow::Result<
             return Ok(o.id);
         }
         let o = store.create_organisation(&NewOrganisation { name }).await?;
-        audit(store, "create organisation", &format!("organisation:{}", o.id), None).await?;
+        audit(
+            store,
+            "create organisation",
+            &format!("organisation:{}", o.id),
+            None,
+        )
+        .await?;
         return Ok(o.id);
     }
-    let orgs = store.list_organisations(&yufu_store::Page::first(2)).await?;
+    let orgs = store
+        .list_organisations(&yufu_store::Page::first(2))
+        .await?;
     match orgs.as_slice() {
         [one] => Ok(one.id),
         [] => anyhow::bail!("no organisation yet: pass --organisation NAME to create one"),
@@ -70,7 +78,9 @@ pub(crate) async fn audit(
             Err(e) => return Err(e.into()),
         }
     }
-    Err(anyhow::anyhow!("could not append to the audit log: {last_err:?}"))
+    Err(anyhow::anyhow!(
+        "could not append to the audit log: {last_err:?}"
+    ))
 }
 
 fn sites(list: &[String]) -> anyhow::Result<SiteScope> {
@@ -80,7 +90,11 @@ fn sites(list: &[String]) -> anyhow::Result<SiteScope> {
     Ok(SiteScope::Only(
         list.iter()
             .flat_map(|s| s.split(','))
-            .map(|s| s.trim().parse::<SiteId>().map_err(|e| anyhow::anyhow!("--sites: {e}")))
+            .map(|s| {
+                s.trim()
+                    .parse::<SiteId>()
+                    .map_err(|e| anyhow::anyhow!("--sites: {e}"))
+            })
             .collect::<anyhow::Result<_>>()?,
     ))
 }
@@ -164,7 +178,10 @@ pub async fn token_create(
         role,
         &scope,
         days,
-        &format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into())),
+        &format!(
+            "cli:{}",
+            std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+        ),
     )
     .await
     .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -172,7 +189,9 @@ pub async fn token_create(
         store.as_ref(),
         "token create",
         &format!("token:{}", row.id),
-        Some(serde_json::json!({"name": row.name, "role": role.as_str(), "sites": scope.to_list()})),
+        Some(
+            serde_json::json!({"name": row.name, "role": role.as_str(), "sites": scope.to_list()}),
+        ),
     )
     .await?;
     store.close().await;

@@ -187,7 +187,9 @@ pub fn parse_providers(text: &str) -> Result<Vec<(String, Secret)>, String> {
             ));
         }
         if secret.trim().len() < 16 {
-            return Err(format!("the secret of '{name}' must have at least 16 characters"));
+            return Err(format!(
+                "the secret of '{name}' must have at least 16 characters"
+            ));
         }
         if out.iter().any(|(n, _)| n == name) {
             return Err(format!("provider '{name}' is listed twice"));

@@ -25,6 +25,8 @@ pub struct DemoLogin {
     pub organisation: OrganisationId,
     pub username: String,
     pub password: String,
+    /// An admin API token for scripts and curl (a new one each start).
+    pub api_token: String,
     pub counts: FleetCounts,
 }
 
@@ -106,10 +108,22 @@ pub async fn seed(store: &dyn Store) -> anyhow::Result<DemoLogin> {
         }
     };
     let password = issue_admin_password(store, org.id).await?;
+    let (api_token, _) = yufu_server::access_api::issue_token(
+        store,
+        org.id,
+        "demo",
+        yufu_domain::Role::Admin,
+        &yufu_access::SiteScope::All,
+        1,
+        "demo",
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("cannot issue the demo API token: {e}"))?;
     Ok(DemoLogin {
         organisation: org.id,
         username: ADMIN_USERNAME.to_owned(),
         password,
+        api_token,
         counts: store.fleet_counts().await?,
     })
 }

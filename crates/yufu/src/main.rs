@@ -531,12 +531,24 @@ fn main() -> ExitCode {
                         organisation,
                         days,
                     },
-            } => access_cmd::token_create(config, &role, &name, organisation.as_deref(), &sites, days).await,
+            } => {
+                access_cmd::token_create(
+                    config,
+                    &role,
+                    &name,
+                    organisation.as_deref(),
+                    &sites,
+                    days,
+                )
+                .await
+            }
             Command::Audit {
                 command: AuditCommand::Verify,
             } => match access_cmd::audit_verify(config).await {
                 Ok(true) => Ok(()),
-                Ok(false) => Err(anyhow::anyhow!("the audit log's hash chain is broken (see above)")),
+                Ok(false) => Err(anyhow::anyhow!(
+                    "the audit log's hash chain is broken (see above)"
+                )),
                 Err(e) => Err(e),
             },
             Command::Keys {

@@ -70,8 +70,12 @@ pub(crate) fn load_vault(config: &Config) -> anyhow::Result<Arc<yufu_store::Vaul
     let text = if let Some(secret) = &config.data_key {
         secret.0.clone()
     } else if let Some(path) = &config.data_key_file {
-        std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the data key file {} (YUFU_DATA_KEY_FILE)", path.display()))?
+        std::fs::read_to_string(path).with_context(|| {
+            format!(
+                "cannot read the data key file {} (YUFU_DATA_KEY_FILE)",
+                path.display()
+            )
+        })?
     } else {
         let path = config.data_dir.join(crate::config::DEFAULT_KEY_FILE);
         if !path.exists() {
@@ -192,7 +196,10 @@ pub async fn serve(config: Config, mode: Mode) -> anyhow::Result<()> {
         .await
         .context("cannot seal personal data with the data key")?;
     if resealed.resealed > 0 {
-        tracing::info!(customers = resealed.resealed, "personal data sealed under the active key");
+        tracing::info!(
+            customers = resealed.resealed,
+            "personal data sealed under the active key"
+        );
     }
 
     let login = match mode {
@@ -290,6 +297,10 @@ pub async fn serve(config: Config, mode: Mode) -> anyhow::Result<()> {
         println!(
             "  Admin login / 管理员登录: {} / {}   (a new password each time `yufu demo` starts)",
             login.username, login.password
+        );
+        println!(
+            "  API token / 接口令牌: {}   (Authorization: Bearer …; admin, valid one day)",
+            login.api_token
         );
     }
     println!("Press Ctrl-C to stop.");

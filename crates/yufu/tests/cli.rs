@@ -37,6 +37,8 @@ struct Running {
     child: Child,
     addr: SocketAddr,
     stdout: Vec<String>,
+    /// `Authorization` value from the demo's printed API token.
+    token: Option<String>,
 }
 
 impl Running {
@@ -83,15 +85,24 @@ impl Running {
             .unwrap()
             .trim_end_matches('/');
         let addr = url.parse().unwrap();
+        let token = stdout
+            .iter()
+            .find(|l| l.contains("API token"))
+            .and_then(|l| l.split_whitespace().find(|w| w.starts_with("yufu_pat_")))
+            .map(|t| format!("Bearer {t}"));
         Running {
             child,
             addr,
             stdout,
+            token,
         }
     }
 
     fn get(&self, path: &str) -> yufu_test_utils::HttpResponse {
-        http_get(self.addr, path, &[]).unwrap()
+        match &self.token {
+            Some(t) => http_get(self.addr, path, &[("Authorization", t)]).unwrap(),
+            None => http_get(self.addr, path, &[]).unwrap(),
+        }
     }
 
     /// Sends SIGTERM, as systemd would, and expects a clean exit.
@@ -289,8 +300,12 @@ fn demo_seeds_once_and_issues_a_new_password_each_start() {
 /// (simulated) meter, and a recharge queues and delivers the reconnect.
 fn demo_readings_trip_and_recharge_reconnects(app: &Running, meters: &[serde_json::Value]) {
     let post = |path: &str, headers: &[(&'static str, &'static str)], body: serde_json::Value| {
+        let mut all: Vec<(&str, &str)> = headers.to_vec();
+        if let Some(t) = &app.token {
+            all.push(("Authorization", t.as_str()));
+        }
         let r =
-            yufu_test_utils::http_request(app.addr, "POST", path, headers, Some(&body.to_string()))
+            yufu_test_utils::http_request(app.addr, "POST", path, &all, Some(&body.to_string()))
                 .unwrap();
         (
             r.status,

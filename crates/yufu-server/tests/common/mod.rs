@@ -104,11 +104,13 @@ impl TestServer {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        if !headers
-            .iter()
-            .any(|(k, _)| k.eq_ignore_ascii_case("authorization") || k.eq_ignore_ascii_case("cookie"))
-        {
-            headers.push(("Authorization".into(), format!("Bearer {}", self.admin_token)));
+        if !headers.iter().any(|(k, _)| {
+            k.eq_ignore_ascii_case("authorization") || k.eq_ignore_ascii_case("cookie")
+        }) {
+            headers.push((
+                "Authorization".into(),
+                format!("Bearer {}", self.admin_token),
+            ));
         }
         self.raw_exact(method, path, headers, body).await
     }
@@ -123,8 +125,10 @@ impl TestServer {
     ) -> HttpResponse {
         let (addr, method, path) = (self.addr, method.to_owned(), path.to_owned());
         tokio::task::spawn_blocking(move || {
-            let refs: Vec<(&str, &str)> =
-                headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let refs: Vec<(&str, &str)> = headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
             http_request(addr, &method, &path, &refs, body.as_deref()).unwrap()
         })
         .await

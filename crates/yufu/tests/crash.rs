@@ -82,7 +82,51 @@ struct Server {
     addr: SocketAddr,
 }
 
+/// Admin API tokens by server address (each start makes one with the CLI).
+static TOKENS: std::sync::Mutex<Vec<(SocketAddr, String)>> = std::sync::Mutex::new(Vec::new());
+
+/// The `Authorization` header value for the server at `addr`.
+fn auth(addr: SocketAddr) -> String {
+    let tokens = TOKENS.lock().unwrap();
+    let t = &tokens.iter().rev().find(|(a, _)| *a == addr).unwrap().1;
+    format!("Bearer {t}")
+}
+
+/// `yufu token create` against the same database as the server.
+fn admin_token(data_dir: &Path, backend: &Backend) -> String {
+    let mut cmd = Command::new(BIN);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("YUFU_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("YUFU_DATA_DIR", data_dir)
+        .env("YUFU_LOG", "warn")
+        .current_dir(data_dir)
+        .args([
+            "token",
+            "create",
+            "--role",
+            "admin",
+            "--name",
+            "crash",
+            "--organisation",
+            "Crash test",
+        ]);
+    if let Backend::Postgres(url) = backend {
+        cmd.env("YUFU_DATABASE_URL", url);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
 fn start_server(data_dir: &Path, backend: &Backend) -> Server {
+    let token = admin_token(data_dir, backend);
     let mut cmd = Command::new(BIN);
     for (k, _) in std::env::vars() {
         if k.starts_with("YUFU_") {
@@ -142,6 +186,7 @@ fn start_server(data_dir: &Path, backend: &Backend) -> Server {
         }
     }
     let addr = addr.expect("the server prints its console address");
+    TOKENS.lock().unwrap().push((addr, token));
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Ok(r) = http_request(addr, "GET", "/readyz", &[], None)
@@ -171,7 +216,14 @@ impl Drop for Server {
 
 fn call(addr: SocketAddr, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
     let body = body.map(Value::to_string);
-    let r = http_request(addr, method, path, &[], body.as_deref()).unwrap();
+    let r = http_request(
+        addr,
+        method,
+        path,
+        &[("Authorization", &auth(addr))],
+        body.as_deref(),
+    )
+    .unwrap();
     (
         r.status,
         serde_json::from_str(&r.body).unwrap_or(Value::String(r.body)),
@@ -286,7 +338,13 @@ impl Client {
                     .map(|((_, m), r)| json!({ "meter_id": m, "at": at, "register": r }))
                     .collect();
                 let body = json!({ "readings": readings }).to_string();
-                let Ok(r) = http_request(addr, "POST", "/api/v1/readings", &[], Some(&body)) else {
+                let Ok(r) = http_request(
+                    addr,
+                    "POST",
+                    "/api/v1/readings",
+                    &[("Authorization", &auth(addr))],
+                    Some(&body),
+                ) else {
                     return false;
                 };
                 assert_eq!(r.status, 200, "POST readings round {round}: {}", r.body);
@@ -338,7 +396,10 @@ impl Client {
                     addr,
                     "POST",
                     &path,
-                    &[("Idempotency-Key", key.as_str())],
+                    &[
+                        ("Idempotency-Key", key.as_str()),
+                        ("Authorization", &auth(addr)),
+                    ],
                     Some(&body),
                 ) else {
                     return false;
@@ -401,7 +462,10 @@ fn set_up(addr: SocketAddr, client: &mut Client) -> Fleet {
         addr,
         "POST",
         &format!("/api/v1/organisations/{org}/tariffs"),
-        &[("Content-Type", "application/toml")],
+        &[
+            ("Content-Type", "application/toml"),
+            ("Authorization", &auth(addr)),
+        ],
         Some(TARIFF),
     )
     .unwrap();

@@ -4,6 +4,7 @@ pub mod access_api;
 mod api;
 pub mod audit_log;
 pub mod auth;
+pub mod bulk_api;
 mod device_api;
 mod engine_api;
 mod error;
@@ -80,6 +81,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(device_api::routes())
         .merge(access_api::routes())
         .merge(payments_api::routes())
+        .merge(bulk_api::routes())
         .split_for_parts();
     doc.merge(data_doc);
     (ops.merge(data), doc)

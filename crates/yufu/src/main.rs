@@ -15,6 +15,7 @@ mod bench;
 mod bench_mqtt;
 mod config;
 mod demo;
+mod import_cmd;
 mod password;
 mod protocol_cmd;
 mod run;
@@ -114,6 +115,22 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Import a CSV file of customers, accounts, meters or devices: every
+    /// problem is printed and nothing is written unless the whole file is
+    /// right (layouts: yufu-csvio's README).
+    Import {
+        /// What the file holds.
+        #[arg(value_parser = ["customers", "accounts", "meters", "devices"])]
+        kind: String,
+        /// The CSV file: UTF-8 (with or without BOM) or GB18030 (Chinese Excel's "CSV").
+        file: PathBuf,
+        /// Organisation id or name; default: the only one.
+        #[arg(long)]
+        organisation: Option<String>,
+        /// Check the file and print every problem; write nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Measure Yufu's speed (see BENCHMARKS.md).
     Bench {
@@ -554,6 +571,12 @@ fn main() -> ExitCode {
             Command::Keys {
                 command: KeysCommand::Rotate,
             } => access_cmd::keys_rotate(config).await,
+            Command::Import {
+                kind,
+                file,
+                organisation,
+                dry_run,
+            } => import_cmd::run(config, &kind, &file, organisation.as_deref(), dry_run).await,
             Command::Keys {
                 command: KeysCommand::Generate { .. },
             } => Ok(()),
@@ -562,6 +585,11 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // A bad input file: its problems are printed already.
+        Err(e) if e.is::<import_cmd::ProblemsFound>() => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_INPUT)
+        }
         Err(e) => {
             // One line: the chain joined, so "cannot open database …: cause".
             eprintln!("error: {}", format!("{e:#}").replace('\n', " "));

@@ -12,6 +12,7 @@ mod landing;
 mod metrics_layer;
 pub mod password;
 mod payments_api;
+mod webhooks_api;
 pub mod policy;
 mod routes;
 
@@ -32,6 +33,14 @@ pub use error::WebError;
 pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
 /// Where the offline API docs page is served.
 pub const DOCS_PATH: &str = "/api/docs";
+/// The largest request body a route reads unless it sets its own limit:
+/// `POST /api/v1/readings` and `POST /api/v1/reconciliation/{provider}`
+/// take [`MAX_BATCH_BODY_BYTES`], `POST /api/v1/import/{kind}`
+/// [`bulk_api::MAX_UPLOAD_BYTES`]. A larger body is answered 413.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// The body limit of the routes that take batches (readings, a provider's
+/// settlement file).
+pub const MAX_BATCH_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]
@@ -82,9 +91,81 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(access_api::routes())
         .merge(payments_api::routes())
         .merge(bulk_api::routes())
+        .merge(webhooks_api::routes())
         .split_for_parts();
     doc.merge(data_doc);
+    document_common_responses(&mut doc);
     (ops.merge(data), doc)
+}
+
+/// Adds to every operation of the document the answers that come from
+/// outside its handler, where they can happen: 401 and 403 from the gate on
+/// protected routes (per [`policy::RULES`]; a signed-in-only route answers
+/// 403 only to a mutation without its CSRF token), 400 when a path or query
+/// parameter or the body does not parse (axum's extractors, turned into
+/// JSON by [`error::json_errors`]), and 413 for a body over the limit
+/// ([`MAX_BODY_BYTES`] unless the route sets its own). Entries the handler
+/// documents itself are kept as they are.
+fn document_common_responses(doc: &mut utoipa::openapi::OpenApi) {
+    use axum::http::Method;
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    let error = |description: &str| {
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build(),
+        )
+    };
+    for (route, item) in &mut doc.paths.paths {
+        let operations = [
+            (Method::GET, &mut item.get),
+            (Method::PUT, &mut item.put),
+            (Method::POST, &mut item.post),
+            (Method::DELETE, &mut item.delete),
+            (Method::PATCH, &mut item.patch),
+        ];
+        for (method, operation) in operations {
+            let Some(op) = operation else { continue };
+            let mut add = |status: &str, description: &str| {
+                op.responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| error(description));
+            };
+            let mutation = method != Method::GET;
+            match policy::rule(&method, route) {
+                Some(policy::Rule::Public) => {}
+                Some(policy::Rule::Authenticated) => {
+                    add("401", "Not signed in, or the credentials do not work");
+                    if mutation {
+                        add(
+                            "403",
+                            "A request with the session cookie lacks its X-CSRF-Token",
+                        );
+                    }
+                }
+                Some(policy::Rule::Perm(_)) | None => {
+                    add("401", "Not signed in, or the credentials do not work");
+                    add(
+                        "403",
+                        "Not allowed: the caller's role or site scope, or a missing X-CSRF-Token",
+                    );
+                }
+            }
+            if op.request_body.is_some() {
+                add("400", "Malformed request: the body or a parameter does not parse");
+                add("413", "The body is larger than this route accepts");
+            } else if op.parameters.as_ref().is_some_and(|p| !p.is_empty()) {
+                add("400", "Malformed request: a parameter does not parse");
+            }
+        }
+    }
 }
 
 /// The OpenAPI document, as served at [`OPENAPI_PATH`].
@@ -108,6 +189,8 @@ pub fn router(state: AppState) -> Router {
                 .config(utoipa_swagger_ui::Config::default().validator_url("none")),
         )
         .fallback(|| async { WebError::NotFound })
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(error::json_errors))
         .layer(axum::middleware::from_fn(metrics_layer::track))
 }
 

@@ -144,6 +144,10 @@ const MATRIX: &[(&str, &str, &str)] = &[
         "/api/v1/finance/settlement",
         "admin manager finance auditor",
     ),
+    ("GET", "/api/v1/webhooks", "admin"),
+    ("POST", "/api/v1/webhooks", "admin"),
+    ("DELETE", "/api/v1/webhooks/{id}", "admin"),
+    ("GET", "/api/v1/webhooks/{id}/deliveries", "admin"),
     ("GET", "/api/v1/portal/me", "customer"),
     ("GET", "/api/v1/portal/accounts/{id}/ledger", "customer"),
 ];

@@ -261,7 +261,17 @@ pub async fn serve(config: Config, mode: Mode) -> anyhow::Result<()> {
         _ => None,
     };
 
-    let shutdown = shutdown_signal()?;
+    let signal = shutdown_signal()?;
+    // One signal stops both the HTTP server and the webhook sender.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        signal.await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let shutdown = stopped(stop_rx.clone());
     let base = format!("http://{http_addr}");
     println!(
         "Yufu {} is running (store: {}).",
@@ -305,6 +315,15 @@ pub async fn serve(config: Config, mode: Mode) -> anyhow::Result<()> {
     }
     println!("Press Ctrl-C to stop.");
 
+    let vault = load_vault(&config)?;
+    // Outbound webhooks: one feeder and sender per database (this writer's).
+    let webhooks = yufu_webhooks::Webhooks::start(
+        Arc::clone(&store),
+        Arc::clone(&vault),
+        yufu_webhooks::WebhooksConfig::default(),
+        stopped(stop_rx),
+    )
+    .context("cannot start webhook delivery")?;
     let security = yufu_server::Security::new(
         yufu_server::SecurityConfig {
             session_idle: config.session_idle,
@@ -319,7 +338,7 @@ pub async fn serve(config: Config, mode: Mode) -> anyhow::Result<()> {
                 .collect(),
             ..yufu_server::SecurityConfig::default()
         },
-        load_vault(&config)?,
+        vault,
         Arc::clone(&store),
     );
     let state = yufu_server::AppState {
@@ -332,6 +351,9 @@ pub async fn serve(config: Config, mode: Mode) -> anyhow::Result<()> {
     yufu_server::serve(http, state, shutdown)
         .await
         .context("HTTP server failed")?;
+    if let Err(e) = webhooks.join().await {
+        tracing::error!(error = %e, "webhook task ended badly");
+    }
     // The last writer handle went with the server and the dispatcher: the
     // writer drains its queue, takes a checkpoint and ends.
     if let Some(sim) = simulator {

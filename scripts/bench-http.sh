@@ -21,11 +21,13 @@ start_ms() {  # starts yufu demo, sets $ms to the ms until /readyz is 200, leave
   local t0 t1
   t0=$(date +%s%N)
   YUFU_DATA_DIR="$dir/data" YUFU_HTTP_ADDR="127.0.0.1:$port" YUFU_MQTT_ADDR=127.0.0.1:0 \
-    YUFU_DLT645_ADDR=127.0.0.1:0 YUFU_LOG=warn "$bin" demo >/dev/null 2>&1 &
+    YUFU_DLT645_ADDR=127.0.0.1:0 YUFU_LOG=warn "$bin" demo >"$dir/out.log" 2>&1 &
   pid=$!
   until curl -sf -o /dev/null "http://127.0.0.1:$port/readyz"; do sleep 0.005; done
   t1=$(date +%s%N)
   ms=$(( (t1 - t0) / 1000000 ))
+  until grep -q "API token" "$dir/out.log"; do sleep 0.01; done
+  token=$(grep -o 'yufu_pat_[0-9a-f]*' "$dir/out.log" | head -1)
 }
 
 stop() { kill -TERM "$pid"; wait "$pid" || true; pid=; }
@@ -55,10 +57,11 @@ echo "== wrk -t2 -c2 -d10s POST /api/v1/readings (480 readings per request), $ru
 for i in $(seq "$runs"); do
   rm -rf "$dir/data"
   start_ms
-  meters=$(curl -s "http://127.0.0.1:$port/api/v1/organisations" | sed -E 's/.*"id":"([^"]+)".*/\1/' \
-    | xargs -I{} curl -s "http://127.0.0.1:$port/api/v1/organisations/{}/meters?limit=500" \
+  auth="Authorization: Bearer $token"
+  meters=$(curl -s -H "$auth" "http://127.0.0.1:$port/api/v1/organisations" | sed -E 's/.*"id":"([^"]+)".*/\1/' \
+    | xargs -I{} curl -s -H "$auth" "http://127.0.0.1:$port/api/v1/organisations/{}/meters?limit=500" \
     | grep -o '"id":"[^"]*","organisation_id"' | sed -E 's/"id":"([^"]+)".*/"\1"/' | paste -sd, -)
-  { echo "METERS = {$meters}"; echo "STEPS = 10"; echo "NTHREADS = 2"; cat scripts/readings.lua; } > "$dir/readings.lua"
+  { echo "METERS = {$meters}"; echo "STEPS = 10"; echo "NTHREADS = 2"; echo "TOKEN = \"$token\""; cat scripts/readings.lua; } > "$dir/readings.lua"
   wrk -t2 -c2 -d10s --latency -s "$dir/readings.lua" "http://127.0.0.1:$port" \
     | awk '/Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} /readings accepted/ {acc=$0} END {printf "run: %s req/s, p50 %s, p99 %s; %s\n", rps, p50, p99, acc}'
   stop

@@ -1,8 +1,8 @@
 -- wrk script for POST /api/v1/readings (used by scripts/bench-http.sh).
 -- Each wrk thread owns every n-th demo meter and one connection, so each
 -- meter's readings arrive in order; every request carries STEPS readings a
--- minute apart for each of the thread's meters. METERS, STEPS and NTHREADS
--- are prepended by the shell script.
+-- minute apart for each of the thread's meters. METERS, STEPS, NTHREADS and
+-- TOKEN (the demo's admin API token) are prepended by the shell script.
 local threads = {}
 local next_id = 0
 
@@ -29,7 +29,8 @@ function request()
     end
   end
   counter = counter + 1
-  return wrk.format("POST", "/api/v1/readings", {["Content-Type"] = "application/json"},
+  return wrk.format("POST", "/api/v1/readings",
+    {["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. TOKEN},
     '{"readings":[' .. table.concat(parts, ",") .. ']}')
 end
 

@@ -712,6 +712,7 @@ pub(crate) async fn revoke_token(
     if !mine || !s.store.access().revoke_api_token(&id, now_ms()).await? {
         return Err(WebError::NotFound);
     }
+    s.security.forget_token(&id);
     Ok(AuditNote::target(format!("token:{id}")).on(StatusCode::NO_CONTENT))
 }
 

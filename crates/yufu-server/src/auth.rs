@@ -48,7 +48,17 @@ struct SecurityInner {
     login_limit: Mutex<RateLimiter>,
     callback_limit: Mutex<RateLimiter>,
     audit: AuditLog,
+    /// API tokens looked up lately, by hash, with when they were read:
+    /// integrations send many requests, and each lookup (and last-use
+    /// write) would otherwise hit the database the engine writes to.
+    tokens: Mutex<std::collections::HashMap<String, (yufu_store::access::ApiTokenRow, i64)>>,
 }
+
+/// How long a looked-up API token is trusted without reading it again. A
+/// revocation through the API takes effect at once (it clears the entry);
+/// one made directly in the database within this time.
+const TOKEN_CACHE_MS: i64 = 10_000;
+const TOKEN_CACHE_MAX: usize = 10_000;
 
 /// What the operator configures (see the README's YUFU_* variables).
 #[derive(Clone)]
@@ -110,6 +120,7 @@ impl Security {
             // Per provider and address: bursts of 100, 600 a minute.
             callback_limit: Mutex::new(RateLimiter::new(100, 600)),
             audit: AuditLog::start(store),
+            tokens: Mutex::new(std::collections::HashMap::new()),
         }))
     }
 
@@ -140,6 +151,34 @@ impl Security {
             .unwrap_or_else(PoisonError::into_inner)
             .allow(address, now_ms())
             .map_err(|ms| (ms + 999) / 1000)
+    }
+
+    fn cached_token(&self, hash: &str, now: i64) -> Option<yufu_store::access::ApiTokenRow> {
+        let cache = self.0.tokens.lock().unwrap_or_else(PoisonError::into_inner);
+        cache
+            .get(hash)
+            .filter(|(_, at)| now - at < TOKEN_CACHE_MS)
+            .map(|(row, _)| row.clone())
+    }
+
+    fn cache_token(&self, row: yufu_store::access::ApiTokenRow, now: i64) {
+        let mut cache = self.0.tokens.lock().unwrap_or_else(PoisonError::into_inner);
+        if cache.len() >= TOKEN_CACHE_MAX {
+            cache.retain(|_, (_, at)| now - *at < TOKEN_CACHE_MS);
+            if cache.len() >= TOKEN_CACHE_MAX {
+                cache.clear();
+            }
+        }
+        cache.insert(row.token_hash.clone(), (row, now));
+    }
+
+    /// Forgets a token at once (after its revocation).
+    pub(crate) fn forget_token(&self, id: &str) {
+        self.0
+            .tokens
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|_, (row, _)| row.id != id);
     }
 
     pub(crate) fn callback_rate(&self, key: &str) -> Result<(), i64> {
@@ -274,13 +313,21 @@ async fn resolve(
 ) -> Result<(Principal, Option<(String, String)>), NoCaller> {
     let now = now_ms();
     if let Some(token) = bearer(headers) {
-        let row = s
-            .store
-            .access()
-            .find_api_token(&secret_hash(token))
-            .await
-            .map_err(|_| NoCaller::Invalid("credentials could not be checked"))?
-            .ok_or(NoCaller::Invalid("unknown API token"))?;
+        let hash = secret_hash(token);
+        let row = match s.security.cached_token(&hash, now) {
+            Some(row) => row,
+            None => {
+                let row = s
+                    .store
+                    .access()
+                    .find_api_token(&hash)
+                    .await
+                    .map_err(|_| NoCaller::Invalid("credentials could not be checked"))?
+                    .ok_or(NoCaller::Invalid("unknown API token"))?;
+                s.security.cache_token(row.clone(), now);
+                row
+            }
+        };
         if row.revoked_at_ms.is_some() {
             return Err(NoCaller::Invalid("this API token was revoked"));
         }
@@ -289,8 +336,14 @@ async fn resolve(
         }
         let sites = SiteScope::from_stored(row.site_scope.as_deref())
             .map_err(|_| NoCaller::Invalid("this API token's site scope is damaged"))?;
-        if let Err(e) = s.store.access().touch_api_token(&row.id, now).await {
-            tracing::warn!(error = %e, "could not record API token use");
+        // Last use is kept to the minute: write only when it moved on.
+        if row.last_used_at_ms.is_none_or(|t| now - t >= 60_000) {
+            if let Err(e) = s.store.access().touch_api_token(&row.id, now).await {
+                tracing::warn!(error = %e, "could not record API token use");
+            }
+            let mut fresh = row.clone();
+            fresh.last_used_at_ms = Some(now);
+            s.security.cache_token(fresh, now);
         }
         return Ok((
             Principal {

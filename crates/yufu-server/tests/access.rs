@@ -597,6 +597,42 @@ async fn sessions_need_csrf_lock_out_guessers_and_end_when_revoked() {
     assert_eq!(locked.status, 423, "{}", locked.body);
     assert!(locked.body.contains("locked"), "{}", locked.body);
     assert_eq!(login("a-long-password-1").await.status, 423);
+    // An API token works until revoked, then at once no more (its cached
+    // lookup is dropped with it).
+    let (status, created) = api
+        .call(
+            "POST",
+            "/api/v1/tokens",
+            Some(json!({"name": "billing", "role": "finance"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let t = created["token"].as_str().unwrap().to_owned();
+    assert!(t.starts_with("yufu_pat_"));
+    assert_eq!(
+        api.call_as(Some(&t), "GET", "/api/v1/auth/me", None)
+            .await
+            .0,
+        200
+    );
+    let (_, listed) = api.call("GET", "/api/v1/tokens", None).await;
+    assert!(
+        !listed.to_string().contains(&t),
+        "the token is shown once only"
+    );
+    let id = created["id"].as_str().unwrap();
+    assert_eq!(
+        api.call("DELETE", &format!("/api/v1/tokens/{id}"), None)
+            .await
+            .0,
+        204
+    );
+    let (status, out) = api.call_as(Some(&t), "GET", "/api/v1/auth/me", None).await;
+    assert_eq!(status, 401, "{out}");
+    assert!(
+        out["message"].as_str().unwrap().contains("revoked"),
+        "{out}"
+    );
     api.stop().await;
 }
 

@@ -14,6 +14,8 @@ use yufu_domain::{AccountId, DomainError, Fen, MeterId, Utility};
 use yufu_tariff::{BillingState, MeterParams, Pricer, RateRegisters, Reading, Tariff, Verdict};
 
 mod commands;
+#[cfg(test)]
+mod post_tests;
 mod snapshot;
 
 pub use commands::{CommandRefused, CommandUpdate, SafetyShutoff};
@@ -161,6 +163,44 @@ pub enum RechargeError {
     Invalid(#[from] DomainError),
 }
 
+/// An entry staff post by hand (a refund or a reversal, approved by a
+/// second person upstream): a [`EntryKind::Refund`] (negative) or an
+/// [`EntryKind::Adjustment`] (either way, not zero). `key` is the caller's
+/// idempotency key, unique per account among posted entries; it is the
+/// entry's own key, so it may not use the prefixes of the engine's keys
+/// ([`RESERVED_KEY_PREFIXES`]).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct PostIn {
+    pub account: AccountId,
+    pub kind: EntryKind,
+    pub amount: Fen,
+    pub cause: Cause,
+    pub key: String,
+}
+
+/// Entry keys the engine makes itself (recharges, readings, fixed charges);
+/// a posted entry's key may not start with one.
+pub const RESERVED_KEY_PREFIXES: [&str; 3] = ["recharge:", "reading:", "fixed:"];
+
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+pub enum PostError {
+    #[error("account {0} is not known to the engine")]
+    UnknownAccount(AccountId),
+    #[error("idempotency key '{0}' was used for a different request")]
+    KeyReused(String),
+    /// A refund pays back prepaid credit, never more than the balance.
+    #[error(
+        "a refund cannot take the balance below zero: the balance is {balance} yuan \
+         and the refund {refund} yuan (a refund pays back prepaid credit, not more)"
+    )]
+    BeyondBalance { balance: Fen, refund: Fen },
+    #[error(transparent)]
+    Invalid(#[from] DomainError),
+}
+
+/// A posted entry's result: the same shape as a recharge's.
+pub type Posted = Recharged;
+
 /// A recharge's result: the entry, and whether this was a replay.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Recharged {
@@ -233,6 +273,11 @@ struct RechargeRecord {
     entry: LedgerEntry,
 }
 
+struct PostRecord {
+    request: PostIn,
+    entry: LedgerEntry,
+}
+
 /// The single-writer state of the prepaid engine.
 pub struct Engine {
     tariffs: HashMap<String, Pricer>,
@@ -244,6 +289,8 @@ pub struct Engine {
     /// Tariff and site keys, shared by the slots that name them.
     names: HashSet<Arc<str>>,
     recharges: HashMap<(AccountId, String), RechargeRecord>,
+    /// Entries posted by hand since start-up, by (account, key).
+    posts: HashMap<(AccountId, String), PostRecord>,
     /// Accounts whose cut-off waits for a protected window to end.
     deferred: HashSet<AccountId>,
     /// Meters with a command still in play (so the dispatcher need not scan
@@ -270,6 +317,7 @@ impl Engine {
             meters: HashMap::new(),
             accounts: HashMap::new(),
             recharges: HashMap::new(),
+            posts: HashMap::new(),
             deferred: HashSet::new(),
             with_commands: HashSet::new(),
             names: HashSet::new(),
@@ -583,6 +631,93 @@ impl Engine {
             },
         );
         Ok(Recharged {
+            entry,
+            replay: false,
+            outcome: out,
+        })
+    }
+
+    /// Posts a refund or an adjustment once per (account, key), through the
+    /// same rules as every other entry: the balance rules run after it (a
+    /// debit may warn, or schedule a cut-off). A repeat of the same request
+    /// answers the original entry and changes nothing; the same key with a
+    /// different request is refused. A refund may not take the balance
+    /// below zero (an adjustment may: reversing a recharge already spent
+    /// leaves a debt, and the cut-off rules deal with it).
+    pub fn post_entry(&mut self, req: PostIn, now: Timestamp) -> Result<Posted, PostError> {
+        let Some(balance) = self.balance(req.account) else {
+            return Err(PostError::UnknownAccount(req.account));
+        };
+        let slot = (req.account, req.key.clone());
+        if let Some(done) = self.posts.get(&slot) {
+            return if done.request == req {
+                Ok(Posted {
+                    entry: done.entry.clone(),
+                    replay: true,
+                    outcome: Outcome::default(),
+                })
+            } else {
+                Err(PostError::KeyReused(req.key))
+            };
+        }
+        if !matches!(req.kind, EntryKind::Refund | EntryKind::Adjustment) {
+            return Err(DomainError::invalid(
+                "kind",
+                format!(
+                    "only refund and adjustment entries are posted by hand, not {}",
+                    req.kind
+                ),
+            )
+            .into());
+        }
+        if RESERVED_KEY_PREFIXES.iter().any(|p| req.key.starts_with(p)) {
+            return Err(DomainError::invalid(
+                "idempotency_key",
+                format!(
+                    "keys starting with {} are the engine's own",
+                    RESERVED_KEY_PREFIXES.join(", ")
+                ),
+            )
+            .into());
+        }
+        let new = NewLedgerEntry::new(
+            req.account,
+            req.kind,
+            req.amount,
+            req.cause.clone(),
+            req.key.clone(),
+            now,
+        )?;
+        let after = balance
+            .checked_add(new.amount)
+            .ok_or_else(|| DomainError::invalid("amount", "the balance would overflow"))?;
+        if new.kind == EntryKind::Refund && after.0 < 0 {
+            return Err(PostError::BeyondBalance {
+                balance,
+                refund: Fen(new.amount.0.saturating_neg()),
+            });
+        }
+        let mut out = Outcome::default();
+        let entry = self
+            .post(
+                new.account_id,
+                new.kind,
+                new.amount,
+                new.cause,
+                new.idempotency_key,
+                new.at,
+            )
+            .ok_or_else(|| DomainError::invalid("amount", "the balance would overflow"))?;
+        out.entries.push(entry.clone());
+        self.apply_rules(req.account, now, &mut out);
+        self.posts.insert(
+            slot,
+            PostRecord {
+                request: req,
+                entry: entry.clone(),
+            },
+        );
+        Ok(Posted {
             entry,
             replay: false,
             outcome: out,

@@ -280,6 +280,12 @@ impl Engine {
         self.recharges.contains_key(&(account, key.to_owned()))
     }
 
+    /// Whether an entry was posted by hand with this key since the engine
+    /// started (see [`Engine::post_entry`]).
+    pub fn knows_post(&self, account: AccountId, key: &str) -> bool {
+        self.posts.contains_key(&(account, key.to_owned()))
+    }
+
     pub fn has_meter(&self, id: MeterId) -> bool {
         self.meters.contains_key(&id)
     }

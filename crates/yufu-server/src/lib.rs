@@ -14,6 +14,7 @@ pub mod password;
 mod payments_api;
 mod webhooks_api;
 pub mod policy;
+mod refunds_api;
 mod routes;
 
 use std::future::Future;
@@ -90,6 +91,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(device_api::routes())
         .merge(access_api::routes())
         .merge(payments_api::routes())
+        .merge(refunds_api::routes())
         .merge(bulk_api::routes())
         .merge(webhooks_api::routes())
         .split_for_parts();

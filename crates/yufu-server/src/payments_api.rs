@@ -422,7 +422,13 @@ pub(crate) async fn receipt(
 ) -> Result<Response, WebError> {
     let account: AccountId = id.parse().map_err(WebError::from)?;
     let a = s.store.get_account(account).await?;
-    let Some((recharge, entry)) = s.store.journal().find_recharge(account, &key).await? else {
+    let Some((recharge, entry)) = s
+        .store
+        .journal()
+        .find_recharge(account, &key)
+        .await?
+        .filter(|(_, e)| e.kind == "recharge")
+    else {
         return Err(WebError::NotFound);
     };
     let org = s.store.get_organisation(a.organisation_id).await?;

@@ -79,6 +79,54 @@ impl From<RechargeBody> for yufu_engine::RechargeIn {
     }
 }
 
+/// An entry posted by hand (a refund or a reversal), as journaled.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct PostBody {
+    pub account: AccountId,
+    pub kind: yufu_domain::ledger::EntryKind,
+    pub amount: Fen,
+    pub cause: yufu_domain::ledger::Cause,
+    pub key: String,
+}
+
+impl From<&yufu_engine::PostIn> for PostBody {
+    fn from(r: &yufu_engine::PostIn) -> Self {
+        Self {
+            account: r.account,
+            kind: r.kind,
+            amount: r.amount,
+            cause: r.cause.clone(),
+            key: r.key.clone(),
+        }
+    }
+}
+
+impl From<PostBody> for yufu_engine::PostIn {
+    fn from(r: PostBody) -> Self {
+        Self {
+            account: r.account,
+            kind: r.kind,
+            amount: r.amount,
+            cause: r.cause,
+            key: r.key,
+        }
+    }
+}
+
+/// Entries posted by hand are made idempotent across restarts by the same
+/// table as recharges (its primary key is (account, key)), under a key no
+/// recharge can have: recharge keys are printable ASCII without spaces,
+/// and these start with `post ` (a space).
+pub fn post_record_key(key: &str) -> String {
+    format!("post {key}")
+}
+
+/// The `channel` of a posted entry's row in the recharges table
+/// (`post:refund`, `post:adjustment`); its `reference` is the cause as JSON.
+pub fn post_record_channel(kind: yufu_domain::ledger::EntryKind) -> String {
+    format!("post:{}", kind.as_str())
+}
+
 /// What the dispatcher reports about a command.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -127,6 +175,8 @@ pub const KIND_CONFIG: &str = "config";
 pub const KIND_RECHARGE: &str = "recharge";
 pub const KIND_COMMAND: &str = "command";
 pub const KIND_TICK: &str = "tick";
+/// An entry posted by hand ([`PostBody`]).
+pub const KIND_POST: &str = "post";
 
 /// Everything a checkpoint holds, one JSON object per line.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]

@@ -8,12 +8,16 @@ use tokio::sync::{mpsc, oneshot, watch};
 use yufu_domain::balance::{BalancePolicy, Supply};
 use yufu_domain::command::{Command, RetryPolicy};
 use yufu_domain::{AccountId, MeterId};
-use yufu_engine::{Engine, LedgerEntry, ReadingIn, ReadingResult, RechargeError, RechargeIn};
+use yufu_engine::{
+    Engine, LedgerEntry, PostError, PostIn, ReadingIn, ReadingResult, RechargeError, RechargeIn,
+};
 use yufu_store::journal::{JournalBatch, JournalRecord};
 use yufu_store::{Store, StoreError};
 
 pub mod dispatch;
 pub mod event;
+#[cfg(test)]
+mod post_tests;
 mod state;
 pub mod sync;
 
@@ -111,6 +115,46 @@ pub enum RechargeFailure {
     Writer(#[from] WriterError),
 }
 
+/// What posting an entry by hand got (see [`Writer::post_entry`]).
+pub type PostAnswer = RechargeAnswer;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PostFailure {
+    #[error(transparent)]
+    Engine(#[from] PostError),
+    #[error(transparent)]
+    Writer(#[from] WriterError),
+}
+
+impl LedgerEntryView {
+    fn from_row(entry: yufu_store::journal::EntryRow) -> Self {
+        Self {
+            account_id: entry.account_id,
+            seq: entry.seq,
+            kind: entry.kind,
+            amount_fen: entry.amount_fen,
+            balance_after_fen: entry.balance_after_fen,
+            idempotency_key: entry.idempotency_key,
+            at: from_ms(entry.at_ms),
+        }
+    }
+}
+
+/// The committed entry posted by hand with this key, if any (see
+/// [`Writer::post_entry`]). Every answered post is committed, so this finds
+/// it whether it was posted before or after the last restart.
+pub async fn find_posted(
+    store: &dyn Store,
+    account: AccountId,
+    key: &str,
+) -> Result<Option<LedgerEntryView>, StoreError> {
+    Ok(store
+        .journal()
+        .find_recharge(account, &event::post_record_key(key))
+        .await?
+        .map(|(_, entry)| LedgerEntryView::from_row(entry)))
+}
+
 /// An account as the engine holds it (committed state).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct AccountView {
@@ -154,6 +198,10 @@ enum Request {
     Recharge {
         req: RechargeIn,
         reply: oneshot::Sender<Result<RechargeAnswer, RechargeFailure>>,
+    },
+    Post {
+        req: PostIn,
+        reply: oneshot::Sender<Result<PostAnswer, PostFailure>>,
     },
     Config {
         changes: Vec<ConfigChange>,
@@ -241,6 +289,17 @@ impl Writer {
     /// Credits a recharge once per (account, key); answers after commit.
     pub async fn recharge(&self, req: RechargeIn) -> Result<RechargeAnswer, RechargeFailure> {
         self.ask(|reply| Request::Recharge { req, reply }).await?
+    }
+
+    /// Posts a refund or an adjustment once per (account, key), through the
+    /// engine (the balance rules run after it, so a debit may schedule a
+    /// cut-off); answers after commit. Journaled, so replay after a restart
+    /// posts it again exactly; a repeat with the same request, before or
+    /// after a restart, answers the original entry (`replay`), and the same
+    /// key with a different request is refused. A refund that would take
+    /// the balance below zero is refused ([`PostError::BeyondBalance`]).
+    pub async fn post_entry(&self, req: PostIn) -> Result<PostAnswer, PostFailure> {
+        self.ask(|reply| Request::Post { req, reply }).await?
     }
 
     /// Applies configuration changes in order (stops at the first error).
@@ -494,6 +553,13 @@ fn replay_one(
                         .recharge(body.into(), now, Some(e.seq), scratch)
                         .map_err(|err| bad("recharge", &err))?;
                 }
+                event::KIND_POST => {
+                    let body: event::PostBody =
+                        serde_json::from_str(&e.body).map_err(|err| bad("post", &err))?;
+                    state
+                        .post_entry(body.into(), now, Some(e.seq), scratch)
+                        .map_err(|err| bad("post", &err))?;
+                }
                 event::KIND_COMMAND => {
                     let ev: CommandEvent =
                         serde_json::from_str(&e.body).map_err(|err| bad("command", &err))?;
@@ -556,6 +622,10 @@ enum Answer {
         oneshot::Sender<Result<RechargeAnswer, RechargeFailure>>,
         Result<RechargeAnswer, RechargeFailure>,
     ),
+    Post(
+        oneshot::Sender<Result<PostAnswer, PostFailure>>,
+        Result<PostAnswer, PostFailure>,
+    ),
     Config(oneshot::Sender<Result<(), String>>, Result<(), String>),
     Command(Option<oneshot::Sender<bool>>, bool),
     Tick(Option<oneshot::Sender<()>>),
@@ -587,6 +657,15 @@ impl Answer {
                 let _ = tx.send(result);
             }
             (Answer::Recharge(tx, _), Err(e)) => {
+                let _ = tx.send(Err(WriterError::Store(StoreError::Unavailable(
+                    e.to_owned(),
+                ))
+                .into()));
+            }
+            (Answer::Post(tx, result), Ok(())) => {
+                let _ = tx.send(result);
+            }
+            (Answer::Post(tx, _), Err(e)) => {
                 let _ = tx.send(Err(WriterError::Store(StoreError::Unavailable(
                     e.to_owned(),
                 ))
@@ -832,6 +911,10 @@ impl Run {
                     let result = self.recharge(state, req, now, batch).await;
                     answers.push(Answer::Recharge(reply, result));
                 }
+                Request::Post { req, reply } => {
+                    let result = self.post_entry(state, req, now, batch).await;
+                    answers.push(Answer::Post(reply, result));
+                }
                 Request::Config { changes, reply } => {
                     let mut result = Ok(());
                     for change in &changes {
@@ -898,6 +981,9 @@ impl Run {
                 .find_recharge(req.account, &req.key)
                 .await
                 .map_err(WriterError::from)?
+            // Rows of entries posted by hand have keys no recharge may use:
+            // such a key is left to the engine, which refuses it.
+            && entry.kind == "recharge"
         {
             {
                 let same = stored.amount_fen == req.amount.0
@@ -907,21 +993,50 @@ impl Run {
                     return Err(RechargeError::KeyReused(req.key).into());
                 }
                 return Ok(RechargeAnswer {
-                    entry: LedgerEntryView {
-                        account_id: entry.account_id,
-                        seq: entry.seq,
-                        kind: entry.kind,
-                        amount_fen: entry.amount_fen,
-                        balance_after_fen: entry.balance_after_fen,
-                        idempotency_key: entry.idempotency_key,
-                        at: from_ms(entry.at_ms),
-                    },
+                    entry: LedgerEntryView::from_row(entry),
                     replay: true,
                 });
             }
         }
         let done = state.recharge(req, now, None, batch)?;
         Ok(RechargeAnswer {
+            entry: LedgerEntryView::from(&done.entry),
+            replay: done.replay,
+        })
+    }
+
+    async fn post_entry(
+        &self,
+        state: &mut State,
+        req: PostIn,
+        now: Timestamp,
+        batch: &mut JournalBatch,
+    ) -> Result<PostAnswer, PostFailure> {
+        // As for recharges: the engine remembers keys since start-up, older
+        // ones are in the store.
+        if state.engine.has_account(req.account)
+            && !state.engine.knows_post(req.account, &req.key)
+            && let Some((stored, entry)) = self
+                .store
+                .journal()
+                .find_recharge(req.account, &event::post_record_key(&req.key))
+                .await
+                .map_err(WriterError::from)?
+        {
+            let same = stored.amount_fen == req.amount.0
+                && stored.channel == event::post_record_channel(req.kind)
+                && serde_json::from_str::<yufu_domain::ledger::Cause>(&stored.reference)
+                    .is_ok_and(|cause| cause == req.cause);
+            if !same {
+                return Err(PostError::KeyReused(req.key).into());
+            }
+            return Ok(PostAnswer {
+                entry: LedgerEntryView::from_row(entry),
+                replay: true,
+            });
+        }
+        let done = state.post_entry(req, now, None, batch)?;
+        Ok(PostAnswer {
             entry: LedgerEntryView::from(&done.entry),
             replay: done.replay,
         })

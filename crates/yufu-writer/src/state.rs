@@ -8,8 +8,8 @@ use jiff::Timestamp;
 use yufu_domain::MeterId;
 use yufu_domain::command::{CommandKind, CommandState};
 use yufu_engine::{
-    CommandUpdate, Engine, MeterSetup, Notification, Outcome, ReadingIn, ReadingResult, RechargeIn,
-    Recharged, verdict_name,
+    CommandUpdate, Engine, MeterSetup, Notification, Outcome, PostError, PostIn, Posted, ReadingIn,
+    ReadingResult, RechargeIn, Recharged, verdict_name,
 };
 use yufu_store::journal::{
     AlarmRow, CommandRow, EntryRow, EventRow, JournalBatch, OutboxRow, ReadingRow, RechargeRow,
@@ -18,7 +18,8 @@ use yufu_store::journal::{
 use yufu_tariff::Verdict;
 
 use crate::event::{CheckpointItem, CommandEvent, ConfigChange, KIND_COMMAND, KIND_CONFIG};
-use crate::event::{KIND_RECHARGE, KIND_TICK, RechargeBody};
+use crate::event::{KIND_POST, KIND_RECHARGE, KIND_TICK, PostBody, RechargeBody};
+use crate::event::{post_record_channel, post_record_key};
 
 /// A pending command's stored identity.
 #[derive(Clone, Copy, Debug)]
@@ -159,6 +160,43 @@ impl State {
             at_ms: ms(now),
         });
         Ok(recharged)
+    }
+
+    /// Applies a fresh entry posted by hand (the caller has ruled out
+    /// replays of keys from before start-up). Journaled as a `post` event,
+    /// and recorded in the recharges table under [`post_record_key`] so a
+    /// repeat after a restart is recognised.
+    pub fn post_entry(
+        &mut self,
+        req: PostIn,
+        now: Timestamp,
+        replayed: Option<i64>,
+        batch: &mut JournalBatch,
+    ) -> Result<Posted, PostError> {
+        let body = json(&PostBody::from(&req));
+        let posted = self.engine.post_entry(req.clone(), now)?;
+        if posted.replay {
+            return Ok(posted);
+        }
+        let seq = self.take_seq(replayed);
+        batch.events.push(EventRow {
+            seq,
+            at_ms: ms(now),
+            kind: KIND_POST.to_owned(),
+            body,
+        });
+        let first_no = self.next_entry_no;
+        self.outcome(posted.outcome.clone(), seq, now, batch);
+        batch.recharges.push(RechargeRow {
+            account_id: req.account,
+            idempotency_key: post_record_key(&req.key),
+            amount_fen: req.amount.0,
+            channel: post_record_channel(req.kind),
+            reference: json(&req.cause),
+            entry_no: first_no,
+            at_ms: ms(now),
+        });
+        Ok(posted)
     }
 
     /// Applies a configuration change; nothing changes on error.

@@ -27,6 +27,12 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for Body<T> 
         match Json::<T>::from_request(req, state).await {
             Ok(Json(v)) => Ok(Body(v)),
             Err(e @ JsonRejection::JsonDataError(_)) => Err(WebError::Invalid(e.body_text())),
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(WebError::TooLarge(format!(
+                    "the body is larger than this route accepts: {}",
+                    e.body_text()
+                )))
+            }
             Err(e) => Err(WebError::BadRequest(e.body_text())),
         }
     }

@@ -460,7 +460,29 @@ pub(crate) async fn gate(
     else {
         return WebError::NotFound.into_response();
     };
-    let Some(rule) = policy::rule(&method, &route) else {
+    // HEAD is answered by the GET handler (without the body): same rule.
+    let rule = match policy::rule(&method, &route) {
+        None if method == Method::HEAD => policy::rule(&Method::GET, &route),
+        found => found,
+    };
+    let Some(rule) = rule else {
+        let allowed = policy::methods(&route);
+        if !allowed.is_empty() {
+            // A method the route does not have: refused as such (405, with
+            // the methods it has), not as a missing rule.
+            let mut r = (
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                axum::Json(crate::error::ErrorBody {
+                    code: "method_not_allowed",
+                    message: format!("{route} takes {}", allowed.join(", ")),
+                }),
+            )
+                .into_response();
+            if let Ok(v) = HeaderValue::from_str(&allowed.join(",")) {
+                r.headers_mut().insert(header::ALLOW, v);
+            }
+            return r;
+        }
         tracing::error!(%method, %route, "route has no access rule: refused");
         return WebError::Forbidden("this route has no access rule".into()).into_response();
     };

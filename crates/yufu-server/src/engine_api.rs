@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use jiff::Timestamp;
-use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt as _};
 use utoipa_axum::routes;
 use yufu_domain::{AccountId, Fen, MeterId};
 use yufu_engine::{ReadingIn, ReadingResult, RechargeError, RechargeIn};
@@ -887,7 +887,11 @@ pub(crate) async fn put_protected_windows(
 /// The engine routes with their OpenAPI description.
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(post_readings))
+        .routes(
+            routes!(post_readings).layer(axum::extract::DefaultBodyLimit::max(
+                crate::MAX_BATCH_BODY_BYTES,
+            )),
+        )
         .routes(routes!(post_recharge))
         .routes(routes!(get_balance))
         .routes(routes!(get_ledger))

@@ -12,10 +12,10 @@ mod landing;
 mod metrics_layer;
 pub mod password;
 mod payments_api;
-mod webhooks_api;
 pub mod policy;
 mod refunds_api;
 mod routes;
+mod webhooks_api;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -100,12 +100,27 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     (ops.merge(data), doc)
 }
 
+/// Routes addressed by the id of an organisation, site, customer, account,
+/// meter or staff user: their handlers parse it into the domain's id type
+/// and answer 422 (`invalid`) when it is not one (an unknown but well-formed
+/// id is 404).
+const ENTITY_ID_ROUTES: &[&str] = &[
+    "/api/v1/organisations/{id}",
+    "/api/v1/sites/{id}",
+    "/api/v1/customers/{id}",
+    "/api/v1/accounts/{id}",
+    "/api/v1/meters/{id}",
+    "/api/v1/users/{id}",
+    "/api/v1/portal/accounts/{id}",
+];
+
 /// Adds to every operation of the document the answers that come from
 /// outside its handler, where they can happen: 401 and 403 from the gate on
 /// protected routes (per [`policy::RULES`]; a signed-in-only route answers
 /// 403 only to a mutation without its CSRF token), 400 when a path or query
 /// parameter or the body does not parse (axum's extractors, turned into
-/// JSON by [`error::json_errors`]), and 413 for a body over the limit
+/// JSON by [`error::json_errors`]), 422 for a malformed entity id in the
+/// path ([`ENTITY_ID_ROUTES`]), and 413 for a body over the limit
 /// ([`MAX_BODY_BYTES`] unless the route sets its own). Entries the handler
 /// documents itself are kept as they are.
 fn document_common_responses(doc: &mut utoipa::openapi::OpenApi) {
@@ -160,8 +175,14 @@ fn document_common_responses(doc: &mut utoipa::openapi::OpenApi) {
                     );
                 }
             }
+            if ENTITY_ID_ROUTES.iter().any(|p| route.starts_with(p)) {
+                add("422", "The id in the path is not a well-formed id (a UUID)");
+            }
             if op.request_body.is_some() {
-                add("400", "Malformed request: the body or a parameter does not parse");
+                add(
+                    "400",
+                    "Malformed request: the body or a parameter does not parse",
+                );
                 add("413", "The body is larger than this route accepts");
             } else if op.parameters.as_ref().is_some_and(|p| !p.is_empty()) {
                 add("400", "Malformed request: a parameter does not parse");

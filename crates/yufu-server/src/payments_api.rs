@@ -14,7 +14,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
-use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt as _};
 use utoipa_axum::routes;
 use yufu_domain::{AccountId, AccountStatus, Fen};
 use yufu_engine::{RechargeError, RechargeIn};
@@ -471,6 +471,10 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(callback))
         .routes(routes!(list_payments))
-        .routes(routes!(reconcile))
+        .routes(
+            routes!(reconcile).layer(axum::extract::DefaultBodyLimit::max(
+                crate::MAX_BATCH_BODY_BYTES,
+            )),
+        )
         .routes(routes!(receipt))
 }

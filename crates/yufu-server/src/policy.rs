@@ -238,3 +238,18 @@ pub fn rule(method: &Method, route: &str) -> Option<Rule> {
         .find(|(m, r, _)| *m == method.as_str() && *r == route)
         .map(|(_, _, rule)| *rule)
 }
+
+/// The methods the table has for a route (with HEAD beside GET, which axum
+/// answers with the GET handler), for the `Allow` header of a 405.
+pub fn methods(route: &str) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    for (m, r, _) in RULES {
+        if *r == route {
+            out.push(*m);
+            if *m == "GET" {
+                out.push("HEAD");
+            }
+        }
+    }
+    out
+}

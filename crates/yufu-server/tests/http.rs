@@ -138,3 +138,118 @@ async fn readiness_fails_when_the_store_is_gone() {
     assert_eq!(r.status, 200, "liveness does not depend on the store");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_error_is_json_and_bodies_are_bounded() {
+    let app = start(TestDb::sqlite().await).await;
+    let json_error = |r: &yufu_test_utils::HttpResponse, status: u16, code: &str| {
+        assert_eq!(r.status, status, "{}", r.body);
+        assert_eq!(
+            r.header("content-type"),
+            Some("application/json"),
+            "{}",
+            r.body
+        );
+        let e: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(e["code"], code, "{e}");
+        assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "{e}");
+    };
+
+    // axum's own rejections, once text/plain.
+    let r = app.get("/api/v1/organisations?limit=lots", &[]).await;
+    json_error(&r, 400, "bad_request");
+    let r = app.raw("PATCH", "/api/v1/organisations", &[], None).await;
+    json_error(&r, 405, "method_not_allowed");
+    assert_eq!(r.header("allow"), Some("GET,HEAD,POST"));
+    // HEAD is answered by the GET handler, under the GET rule.
+    let r = app.raw("HEAD", "/api/v1/version", &[], None).await;
+    assert_eq!(r.status, 200);
+    let r = app
+        .raw(
+            "HEAD",
+            "/api/v1/organisations",
+            &[("Authorization", "Bearer nope")],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 401);
+
+    // 1 MiB by default, as JSON (the route's own extractor) or as text.
+    let big = format!(
+        r#"{{"name":"{}"}}"#,
+        "x".repeat(yufu_server::MAX_BODY_BYTES)
+    );
+    let r = app
+        .raw("POST", "/api/v1/organisations", &[], Some(big))
+        .await;
+    json_error(&r, 413, "payload_too_large");
+    let toml = "#".repeat(yufu_server::MAX_BODY_BYTES + 1);
+    let r = app
+        .raw(
+            "POST",
+            &format!("/api/v1/organisations/{}/tariffs", app.org),
+            &[("Content-Type", "application/toml")],
+            Some(toml),
+        )
+        .await;
+    json_error(&r, 413, "payload_too_large");
+    // Readings take batches up to 16 MiB: 1.5 MiB is read (and refused for
+    // its count, not its size).
+    let item = r#"{"meter_id":"x","at":"2026-01-01T00:00:00Z","register":1}"#;
+    let n = 3 * yufu_server::MAX_BODY_BYTES / 2 / item.len();
+    let readings = format!(r#"{{"readings":[{}]}}"#, vec![item; n].join(","));
+    let r = app
+        .raw("POST", "/api/v1/readings", &[], Some(readings))
+        .await;
+    json_error(&r, 422, "invalid");
+
+    // The document lists what the gate and the extractors answer.
+    let doc: serde_json::Value =
+        serde_json::from_str(&app.get("/api/v1/openapi.json", &[]).await.body).unwrap();
+    let codes = |path: &str, method: &str| -> Vec<String> {
+        doc["paths"][path][method]["responses"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{method} {path}"))
+            .keys()
+            .cloned()
+            .collect()
+    };
+    for (path, method, want, not) in [
+        (
+            "/api/v1/organisations",
+            "post",
+            &["400", "401", "403", "413"][..],
+            &[][..],
+        ),
+        (
+            "/api/v1/meters/{id}",
+            "get",
+            &["401", "403", "422"],
+            &["413"],
+        ),
+        ("/api/v1/auth/me", "get", &["401"], &["403"]),
+        ("/api/v1/auth/logout", "post", &["401", "403"], &[]),
+        ("/healthz", "get", &[], &["401", "403"]),
+        (
+            "/api/v1/auth/login",
+            "post",
+            &["400", "413", "429"],
+            &["403"],
+        ),
+    ] {
+        let have = codes(path, method);
+        for c in want {
+            assert!(
+                have.iter().any(|h| h == c),
+                "{method} {path} lacks {c}: {have:?}"
+            );
+        }
+        for c in not {
+            assert!(
+                !have.iter().any(|h| h == c),
+                "{method} {path} lists {c}: {have:?}"
+            );
+        }
+    }
+    app.stop().await;
+}

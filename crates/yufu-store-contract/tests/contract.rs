@@ -723,6 +723,24 @@ async fn concurrent_writes_all_land(db: &TestDb) {
         .await
         .unwrap();
     assert_eq!(all.len(), 40);
+    // Transactions that read before they write (assigning a meter checks
+    // the meter first) wait their turn too, rather than failing because
+    // another write landed in between (SQLite's SQLITE_BUSY).
+    let mut tasks = Vec::new();
+    for (i, m) in all.iter().enumerate() {
+        let (a, b, id) = (store.clone(), store.clone(), m.id);
+        tasks.push(tokio::spawn(async move {
+            a.assign_meter(id, None, None).await.map(|_| ())
+        }));
+        tasks.push(tokio::spawn(async move {
+            b.create_meter(&new_meter(o.id, &format!("W{i:03}"), Utility::Water))
+                .await
+                .map(|_| ())
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
 }
 
 #[test]

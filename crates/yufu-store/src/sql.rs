@@ -49,6 +49,22 @@ macro_rules! impl_sql_store {
                 map_err(e, "unique constraint violated", "referenced row missing")
             }
 
+            /// Starts a transaction that reads and then writes. SQLite takes
+            /// the write lock at its start (`BEGIN IMMEDIATE`, waiting out the
+            /// busy timeout like any writer): a deferred one would fail with
+            /// SQLITE_BUSY at its first write whenever another writer
+            /// committed after its first read.
+            pub(crate) async fn begin_write<DB: sqlx::Database>(
+                pool: &sqlx::Pool<DB>,
+            ) -> Result<sqlx::Transaction<'static, DB>, StoreError> {
+                let tx = if DB::NAME == "SQLite" {
+                    pool.begin_with("BEGIN IMMEDIATE").await
+                } else {
+                    pool.begin().await
+                };
+                tx.map_err(plain)
+            }
+
             pub(crate) fn col<'r, T>(
                 row: &'r Row,
                 table: &'static str,
@@ -807,7 +823,7 @@ macro_rules! impl_sql_store {
                 &self,
                 new: &$crate::domain::NewAccount,
             ) -> $crate::StoreResult<$crate::domain::Account> {
-                let mut tx = self.pool.begin().await.map_err(__sql_helpers::plain)?;
+                let mut tx = __sql_helpers::begin_write(&self.pool).await?;
                 let owner = sqlx::query("SELECT organisation_id FROM customers WHERE id = $1")
                     .bind(new.customer_id.to_string())
                     .fetch_optional(&mut *tx)
@@ -1102,7 +1118,7 @@ macro_rules! impl_sql_store {
                 unit: Option<$crate::domain::UnitId>,
                 account: Option<$crate::domain::AccountId>,
             ) -> $crate::StoreResult<$crate::domain::Meter> {
-                let mut tx = self.pool.begin().await.map_err(__sql_helpers::plain)?;
+                let mut tx = __sql_helpers::begin_write(&self.pool).await?;
                 let meter_org = sqlx::query("SELECT organisation_id FROM meters WHERE id = $1")
                     .bind(id.to_string())
                     .fetch_optional(&mut *tx)
@@ -1249,7 +1265,7 @@ macro_rules! impl_sql_store {
                 &self,
                 new: &$crate::domain::NewTariffRevision,
             ) -> $crate::StoreResult<$crate::domain::TariffRevision> {
-                let mut tx = self.pool.begin().await.map_err(__sql_helpers::plain)?;
+                let mut tx = __sql_helpers::begin_write(&self.pool).await?;
                 let latest = sqlx::query(
                     "SELECT revision, utility FROM tariff_revisions WHERE organisation_id = $1 AND code = $2 \
                      ORDER BY revision DESC LIMIT 1",

@@ -148,10 +148,22 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("POST", "/api/v1/webhooks", "admin"),
     ("DELETE", "/api/v1/webhooks/{id}", "admin"),
     ("GET", "/api/v1/webhooks/{id}/deliveries", "admin"),
-    ("POST", "/api/v1/accounts/{id}/refunds", "admin finance cashier service_agent"),
+    (
+        "POST",
+        "/api/v1/accounts/{id}/refunds",
+        "admin finance cashier service_agent",
+    ),
     ("GET", "/api/v1/refunds", "admin manager finance auditor"),
-    ("POST", "/api/v1/refunds/{id}/approve", "admin manager finance"),
-    ("POST", "/api/v1/refunds/{id}/reject", "admin manager finance"),
+    (
+        "POST",
+        "/api/v1/refunds/{id}/approve",
+        "admin manager finance",
+    ),
+    (
+        "POST",
+        "/api/v1/refunds/{id}/reject",
+        "admin manager finance",
+    ),
     ("GET", "/api/v1/portal/me", "customer"),
     ("GET", "/api/v1/portal/accounts/{id}/ledger", "customer"),
 ];

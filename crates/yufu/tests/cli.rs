@@ -535,3 +535,104 @@ async fn the_same_binary_runs_on_postgres() {
     .unwrap();
     db.drop_database().await;
 }
+
+/// The first-admin path of the README on a fresh `yufu serve`: `yufu user
+/// add` prints a password that signs in, `yufu token create` a token that
+/// works; a key appended by `yufu keys generate` takes over after `yufu keys
+/// rotate`, which re-seals what was stored under the old key; `yufu audit
+/// verify` finds the CLI's and the API's rows intact.
+#[test]
+fn first_admin_tokens_key_rotation_and_audit_through_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = yufu(dir.path()).args(args).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "yufu {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    };
+    let added = run(&[
+        "user",
+        "add",
+        "--role",
+        "admin",
+        "--organisation",
+        "CLI test",
+        "chen",
+    ]);
+    let password = added
+        .lines()
+        .find_map(|l| l.strip_prefix("password: "))
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert_eq!(password.len(), 20, "{added}");
+    let (_, err) = fails(yufu(dir.path()).args(["user", "add", "--role", "admin", "chen"]));
+    assert!(err.contains("exists already"), "{err}");
+    let (_, err) = fails(yufu(dir.path()).args(["user", "add", "--role", "wizard", "li"]));
+    assert!(err.contains("--role"), "{err}");
+    let token = run(&["token", "create", "--role", "admin", "--name", "cli-test"]);
+    let token = token.trim().to_owned();
+    assert!(token.starts_with("yufu_pat_"), "{token}");
+
+    let mut serve = yufu(dir.path());
+    serve.arg("serve");
+    let app = Running::start(serve);
+    let login = yufu_test_utils::http_request(
+        app.addr,
+        "POST",
+        "/api/v1/auth/login",
+        &[],
+        Some(&serde_json::json!({"username": "chen", "password": password}).to_string()),
+    )
+    .unwrap();
+    assert_eq!(login.status, 200, "{}", login.body);
+    let auth = format!("Bearer {token}");
+    let orgs: serde_json::Value = serde_json::from_str(
+        &http_get(
+            app.addr,
+            "/api/v1/organisations",
+            &[("Authorization", &auth)],
+        )
+        .unwrap()
+        .body,
+    )
+    .unwrap();
+    let org = orgs["items"][0]["id"].as_str().unwrap().to_owned();
+    let created = yufu_test_utils::http_request(
+        app.addr,
+        "POST",
+        "/api/v1/customers",
+        &[("Authorization", &auth)],
+        Some(
+            &serde_json::json!({"organisation_id": org, "kind": "person", "name": "陈", "phone": "13800138000"})
+                .to_string(),
+        ),
+    )
+    .unwrap();
+    assert_eq!(created.status, 201, "{}", created.body);
+    app.terminate();
+
+    // Rotate: append a new key, re-seal; a second run has nothing left to do.
+    let line = run(&["keys", "generate", "--id", "k2"]);
+    let keys = dir.path().join("keys/data.keys");
+    let mut text = std::fs::read_to_string(&keys).unwrap();
+    text.push_str(&line);
+    std::fs::write(&keys, text).unwrap();
+    let rotated = run(&["keys", "rotate"]);
+    assert!(
+        rotated.contains("active key k2: 1 customers checked, 1 re-sealed"),
+        "{rotated}"
+    );
+    let again = run(&["keys", "rotate"]);
+    assert!(again.contains("0 re-sealed"), "{again}");
+
+    let verified = run(&["audit", "verify"]);
+    assert!(verified.starts_with("audit log intact"), "{verified}");
+    // user add, token create, the sign-in, the customer, two rotations.
+    let rows: u64 = verified.split_whitespace().nth(3).unwrap().parse().unwrap();
+    assert!(rows >= 6, "{verified}");
+}

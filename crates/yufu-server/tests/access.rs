@@ -8,7 +8,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{TEST_PROVIDER, TEST_PROVIDER_SECRET, TestServer};
+use common::{Fleet, TEST_PROVIDER, TEST_PROVIDER_SECRET, TestServer};
 use serde_json::{Value, json};
 use yufu_access::{Actor, SiteScope};
 use yufu_domain::Role;
@@ -177,74 +177,6 @@ fn allowed(who: &str, actor: Actor) -> bool {
     })
 }
 
-struct Fleet {
-    org: String,
-    site: String,
-    account: String,
-    meter: String,
-    customer: String,
-    account_number: String,
-}
-
-async fn fleet(api: &TestServer) -> Fleet {
-    let org = api.org.to_string();
-    let site = api
-        .created(
-            "/api/v1/sites",
-            json!({"organisation_id": org, "code": "TH01", "name": "天河花园", "city": "广州", "timezone": "Asia/Shanghai"}),
-        )
-        .await;
-    let building = api
-        .created(
-            "/api/v1/buildings",
-            json!({"site_id": site["id"], "code": "A", "name": "A栋", "floors": 6}),
-        )
-        .await;
-    let unit = api
-        .created(
-            "/api/v1/units",
-            json!({"building_id": building["id"], "code": "101", "floor": 1, "kind": "residential", "area_sqm": "80.00"}),
-        )
-        .await;
-    let customer = api
-        .created(
-            "/api/v1/customers",
-            json!({"organisation_id": org, "kind": "person", "name": "陈小明", "phone": "13800138000", "id_number": "44010619900101123X", "address": "广州市天河区体育西路1号"}),
-        )
-        .await;
-    let account = api
-        .created(
-            "/api/v1/accounts",
-            json!({"organisation_id": org, "number": "GZ900001", "customer_id": customer["id"], "class": "residential"}),
-        )
-        .await;
-    let meter = api
-        .created(
-            "/api/v1/meters",
-            json!({"organisation_id": org, "serial": "E900001", "utility": "electricity", "model": "DDSY666", "protocol": "dlt645_2007", "comm_address": "000000900001", "multiplier": 1}),
-        )
-        .await;
-    let (status, body) = api
-        .call(
-            "PUT",
-            &format!(
-                "/api/v1/meters/{}/assignment",
-                meter["id"].as_str().unwrap()
-            ),
-            Some(json!({"unit_id": unit["id"], "account_id": account["id"]})),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    Fleet {
-        org,
-        site: site["id"].as_str().unwrap().to_owned(),
-        account: account["id"].as_str().unwrap().to_owned(),
-        meter: meter["id"].as_str().unwrap().to_owned(),
-        customer: customer["id"].as_str().unwrap().to_owned(),
-        account_number: "GZ900001".into(),
-    }
-}
-
 async fn token(api: &TestServer, role: Role, scope: SiteScope) -> String {
     yufu_server::access_api::issue_token(
         api.db.shared().as_ref(),
@@ -318,7 +250,7 @@ fn fill(template: &str, f: &Fleet) -> String {
 
 async fn check_matrix(db: TestDb) {
     let api = TestServer::start(db).await;
-    let f = fleet(&api).await;
+    let f = api.fleet().await;
     // Every documented route is in the matrix, and every matrix row is a
     // documented route: a new route without an entry fails here.
     let doc = serde_json::to_value(yufu_server::openapi()).unwrap();
@@ -430,7 +362,7 @@ async fn every_route_answers_every_role_as_the_matrix_says_postgres() {
 #[tokio::test]
 async fn site_scope_hides_other_sites_and_customers_see_only_their_own() {
     let api = TestServer::start(TestDb::sqlite().await).await;
-    let f = fleet(&api).await;
+    let f = api.fleet().await;
     let other_site = api
         .created(
             "/api/v1/sites",
@@ -656,7 +588,7 @@ async fn sessions_need_csrf_lock_out_guessers_and_end_when_revoked() {
 async fn the_audit_log_chains_every_mutation_and_verify_finds_a_tampered_row() {
     let db = TestDb::sqlite().await;
     let api = TestServer::start(db).await;
-    let f = fleet(&api).await;
+    let f = api.fleet().await;
     let (status, _) = api
         .call(
             "POST",
@@ -792,26 +724,9 @@ async fn callback(api: &TestServer, body: &str, ts: i64, secret: &str) -> (u16, 
 
 async fn check_callbacks(db: TestDb) {
     let api = TestServer::start(db).await;
-    let f = fleet(&api).await;
+    let f = api.fleet().await;
     // Bill the meter, so the engine knows the account.
-    let tariff = include_str!("../../../examples/tariffs/guangdong-residential-electricity.toml");
-    let r = api
-        .raw(
-            "POST",
-            &format!("/api/v1/organisations/{}/tariffs", f.org),
-            &[("Content-Type", "application/toml")],
-            Some(tariff.to_owned()),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    let (status, out) = api
-        .call(
-            "PUT",
-            &format!("/api/v1/meters/{}/tariff", f.meter),
-            Some(json!({ "tariff_code": "guangdong-residential-electricity" })),
-        )
-        .await;
-    assert_eq!(status, 200, "{out}");
+    api.bill(&f).await;
     let now = jiff::Timestamp::now().as_second();
     let notice = |tx: &str, amount: i64| {
         json!({"transaction_id": tx, "account_number": f.account_number, "amount_fen": amount,

@@ -14,71 +14,9 @@ use yufu_store_contract::TestDb;
 
 /// An account with a billed electricity meter (the engine knows it).
 async fn billed_account(api: &TestServer) -> String {
-    let org = api.org.to_string();
-    let site = api
-        .created(
-            "/api/v1/sites",
-            json!({"organisation_id": org, "code": "RF01", "name": "退费花园", "city": "广州", "timezone": "Asia/Shanghai"}),
-        )
-        .await;
-    let building = api
-        .created(
-            "/api/v1/buildings",
-            json!({"site_id": site["id"], "code": "A", "name": "A栋", "floors": 6}),
-        )
-        .await;
-    let unit = api
-        .created(
-            "/api/v1/units",
-            json!({"building_id": building["id"], "code": "101", "floor": 1, "kind": "residential", "area_sqm": "80.00"}),
-        )
-        .await;
-    let customer = api
-        .created(
-            "/api/v1/customers",
-            json!({"organisation_id": org, "kind": "person", "name": "李退费", "phone": "13800138001"}),
-        )
-        .await;
-    let account = api
-        .created(
-            "/api/v1/accounts",
-            json!({"organisation_id": org, "number": "GZ910001", "customer_id": customer["id"], "class": "residential"}),
-        )
-        .await;
-    let meter = api
-        .created(
-            "/api/v1/meters",
-            json!({"organisation_id": org, "serial": "E910001", "utility": "electricity", "model": "DDSY666", "protocol": "dlt645_2007", "comm_address": "000000910001", "multiplier": 1}),
-        )
-        .await;
-    let meter = meter["id"].as_str().unwrap().to_owned();
-    let (status, body) = api
-        .call(
-            "PUT",
-            &format!("/api/v1/meters/{meter}/assignment"),
-            Some(json!({"unit_id": unit["id"], "account_id": account["id"]})),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let tariff = include_str!("../../../examples/tariffs/guangdong-residential-electricity.toml");
-    let r = api
-        .raw(
-            "POST",
-            &format!("/api/v1/organisations/{org}/tariffs"),
-            &[("Content-Type", "application/toml")],
-            Some(tariff.to_owned()),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    let (status, out) = api
-        .call(
-            "PUT",
-            &format!("/api/v1/meters/{meter}/tariff"),
-            Some(json!({ "tariff_code": "guangdong-residential-electricity" })),
-        )
-        .await;
-    assert_eq!(status, 200, "{out}");
-    account["id"].as_str().unwrap().to_owned()
+    let f = api.fleet().await;
+    api.bill(&f).await;
+    f.account
 }
 
 async fn token(api: &TestServer, role: Role, name: &str) -> String {

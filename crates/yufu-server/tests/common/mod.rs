@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use yufu_server::AppState;
 use yufu_store_contract::TestDb;
@@ -177,5 +177,102 @@ impl TestServer {
         self.stop.send(()).unwrap();
         self.task.await.unwrap().unwrap();
         self.db.finish().await;
+    }
+}
+
+/// A site with one unit, a customer with personal data, an account and an
+/// electricity meter installed in the unit for the account.
+pub struct Fleet {
+    pub org: String,
+    pub site: String,
+    pub account: String,
+    pub meter: String,
+    pub customer: String,
+    pub account_number: String,
+}
+
+impl TestServer {
+    pub async fn fleet(&self) -> Fleet {
+        let api = self;
+        let org = api.org.to_string();
+        let site = api
+        .created(
+            "/api/v1/sites",
+            json!({"organisation_id": org, "code": "TH01", "name": "天河花园", "city": "广州", "timezone": "Asia/Shanghai"}),
+        )
+        .await;
+        let building = api
+            .created(
+                "/api/v1/buildings",
+                json!({"site_id": site["id"], "code": "A", "name": "A栋", "floors": 6}),
+            )
+            .await;
+        let unit = api
+        .created(
+            "/api/v1/units",
+            json!({"building_id": building["id"], "code": "101", "floor": 1, "kind": "residential", "area_sqm": "80.00"}),
+        )
+        .await;
+        let customer = api
+        .created(
+            "/api/v1/customers",
+            json!({"organisation_id": org, "kind": "person", "name": "陈小明", "phone": "13800138000", "id_number": "44010619900101123X", "address": "广州市天河区体育西路1号"}),
+        )
+        .await;
+        let account = api
+        .created(
+            "/api/v1/accounts",
+            json!({"organisation_id": org, "number": "GZ900001", "customer_id": customer["id"], "class": "residential"}),
+        )
+        .await;
+        let meter = api
+        .created(
+            "/api/v1/meters",
+            json!({"organisation_id": org, "serial": "E900001", "utility": "electricity", "model": "DDSY666", "protocol": "dlt645_2007", "comm_address": "000000900001", "multiplier": 1}),
+        )
+        .await;
+        let (status, body) = api
+            .call(
+                "PUT",
+                &format!(
+                    "/api/v1/meters/{}/assignment",
+                    meter["id"].as_str().unwrap()
+                ),
+                Some(json!({"unit_id": unit["id"], "account_id": account["id"]})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        Fleet {
+            org,
+            site: site["id"].as_str().unwrap().to_owned(),
+            account: account["id"].as_str().unwrap().to_owned(),
+            meter: meter["id"].as_str().unwrap().to_owned(),
+            customer: customer["id"].as_str().unwrap().to_owned(),
+            account_number: "GZ900001".into(),
+        }
+    }
+
+    /// Prices the fleet's meter with the example residential tariff, so the
+    /// engine knows its account (recharges, refunds, payments).
+    pub async fn bill(&self, f: &Fleet) {
+        let tariff =
+            include_str!("../../../../examples/tariffs/guangdong-residential-electricity.toml");
+        let r = self
+            .raw(
+                "POST",
+                &format!("/api/v1/organisations/{}/tariffs", f.org),
+                &[("Content-Type", "application/toml")],
+                Some(tariff.to_owned()),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let (status, out) = self
+            .call(
+                "PUT",
+                &format!("/api/v1/meters/{}/tariff", f.meter),
+                Some(json!({ "tariff_code": "guangdong-residential-electricity" })),
+            )
+            .await;
+        assert_eq!(status, 200, "{out}");
     }
 }

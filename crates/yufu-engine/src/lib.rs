@@ -253,6 +253,20 @@ struct MeterSlot {
     safety_hold: Option<Box<str>>,
 }
 
+/// Accounts by where their balance stands ([`Engine::account_summary`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct AccountSummary {
+    pub total: u64,
+    /// Supplied, with the balance below the first warning level.
+    pub warning: u64,
+    /// Supply cut (or the cut sent) for lack of credit.
+    pub cut_off: u64,
+    /// Out of credit, the cut deferred by a protected window.
+    pub cut_pending: u64,
+    /// Balance below zero (an overdraft allowance in use, or billing after a cut).
+    pub in_arrears: u64,
+}
+
 struct AccountSlot {
     balance: Fen,
     last_seq: u64,
@@ -412,6 +426,28 @@ impl Engine {
             }),
         );
         Ok(())
+    }
+
+    /// Every account counted by where its balance stands, for the
+    /// console's dashboard: one pass over the accounts in memory.
+    pub fn account_summary(&self) -> AccountSummary {
+        let mut sum = AccountSummary::default();
+        for a in self.accounts.values() {
+            sum.total += 1;
+            if a.balance.0 < 0 {
+                sum.in_arrears += 1;
+            }
+            match a.rules.supply {
+                Supply::Off => sum.cut_off += 1,
+                Supply::CutPending { .. } => sum.cut_pending += 1,
+                Supply::On => {
+                    if a.policy.warnings().first().is_some_and(|w| a.balance < *w) {
+                        sum.warning += 1;
+                    }
+                }
+            }
+        }
+        sum
     }
 
     pub fn balance(&self, account: AccountId) -> Option<Fen> {

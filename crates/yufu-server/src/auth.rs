@@ -277,7 +277,7 @@ pub(crate) fn source_of(req_ext: &axum::http::Extensions) -> String {
         .map_or_else(|| "unknown".to_owned(), |ConnectInfo(a)| a.ip().to_string())
 }
 
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -298,7 +298,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// Why a request could not be authenticated.
-enum NoCaller {
+pub(crate) enum NoCaller {
     /// No credentials at all.
     Missing,
     /// Credentials that do not (or no longer) work.
@@ -306,7 +306,7 @@ enum NoCaller {
 }
 
 /// Resolves the caller from an API token or a session cookie.
-async fn resolve(
+pub(crate) async fn resolve(
     s: &AppState,
     headers: &HeaderMap,
     source: &str,

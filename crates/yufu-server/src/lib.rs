@@ -5,10 +5,10 @@ mod api;
 pub mod audit_log;
 pub mod auth;
 pub mod bulk_api;
+pub mod console;
 mod device_api;
 mod engine_api;
 mod error;
-mod landing;
 mod metrics_layer;
 pub mod password;
 mod payments_api;
@@ -28,6 +28,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use yufu_store::Store;
 
 pub use auth::{Caller, Security, SecurityConfig};
+pub use console::dashboard::ConsoleState;
 pub use error::WebError;
 
 /// Where the OpenAPI document is served.
@@ -55,6 +56,8 @@ pub struct AppState {
     pub version: &'static str,
     /// Sessions, tokens, throttling, the audit log writer, payment providers.
     pub security: Security,
+    /// The web console's own state (the dashboard's cached figures).
+    pub console: console::dashboard::ConsoleState,
 }
 
 #[derive(utoipa::OpenApi)]
@@ -202,7 +205,7 @@ pub fn router(state: AppState) -> Router {
     let (api, doc) = api();
     let gate = axum::middleware::from_fn_with_state(state.clone(), auth::gate);
     api.route_layer(gate)
-        .route("/", axum::routing::get(landing::page))
+        .merge(console::routes(state.clone()))
         .with_state(state)
         .merge(
             SwaggerUi::new(DOCS_PATH)

@@ -107,18 +107,24 @@ async fn health_readiness_metrics_and_docs() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn landing_page_speaks_chinese_and_english() {
+async fn console_sends_strangers_to_sign_in_in_their_language() {
     let app = start(TestDb::sqlite().await).await;
-    let zh = app.get("/", &[("Accept-Language", "zh-CN,zh;q=0.9")]).await;
+    let home = app.get("/", &[("Accept-Language", "zh-CN,zh;q=0.9")]).await;
+    assert_eq!(home.status, 303, "{}", home.body);
+    let zh = app
+        .get("/login", &[("Accept-Language", "zh-CN,zh;q=0.9")])
+        .await;
     assert_eq!(zh.status, 200);
     assert!(
-        zh.body.contains("lang=\"zh-CN\"") && zh.body.contains("电表"),
+        zh.body.contains("lang=\"zh-CN\"") && zh.body.contains("员工登录"),
         "{}",
         zh.body
     );
-    let en = app.get("/?lang=en", &[("Accept-Language", "zh-CN")]).await;
+    let en = app
+        .get("/login?lang=en", &[("Accept-Language", "zh-CN")])
+        .await;
     assert!(
-        en.body.contains("lang=\"en\"") && en.body.contains("Electricity meters"),
+        en.body.contains("lang=\"en\"") && en.body.contains("Staff sign-in"),
         "{}",
         en.body
     );

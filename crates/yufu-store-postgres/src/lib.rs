@@ -179,4 +179,5 @@ pub fn migration_names() -> Vec<String> {
 
 yufu_store::impl_sql_store!(PostgresStore, sqlx::postgres::PgRow);
 yufu_store::impl_sql_access!(PostgresStore);
+yufu_store::impl_sql_console!(PostgresStore);
 yufu_store::impl_sql_journal!(PostgresStore, sqlx::Postgres, unnest);

@@ -184,4 +184,5 @@ pub fn migration_names() -> Vec<String> {
 
 yufu_store::impl_sql_store!(SqliteStore, sqlx::sqlite::SqliteRow);
 yufu_store::impl_sql_access!(SqliteStore);
+yufu_store::impl_sql_console!(SqliteStore);
 yufu_store::impl_sql_journal!(SqliteStore, sqlx::Sqlite);

@@ -14,6 +14,9 @@ use yufu_domain::{
 pub mod access;
 #[doc(hidden)]
 pub mod access_sql;
+pub mod console;
+#[doc(hidden)]
+pub mod console_sql;
 pub mod journal;
 #[doc(hidden)]
 pub mod journal_sql;
@@ -21,6 +24,7 @@ pub mod journal_sql;
 pub mod sql;
 
 pub use access::Access;
+pub use console::Console;
 pub use journal::Journal;
 pub use yufu_vault::Vault;
 
@@ -253,6 +257,10 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 
     /// Sessions, tokens, the audit log, payments, refunds and webhooks (see [`access`]).
     fn access(&self) -> &dyn Access;
+
+    /// Console and portal reads and records (dashboard aggregates, alarm
+    /// handling, tickets, payment orders).
+    fn console(&self) -> &dyn Console;
 
     /// Gives the store the key for personal data (see [`VaultSlot`]).
     fn set_vault(&self, vault: std::sync::Arc<Vault>);

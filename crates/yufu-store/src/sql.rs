@@ -443,6 +443,10 @@ macro_rules! impl_sql_store {
                 self
             }
 
+            fn console(&self) -> &dyn $crate::Console {
+                self
+            }
+
             fn set_vault(&self, vault: std::sync::Arc<$crate::Vault>) {
                 self.vault.set(vault);
             }

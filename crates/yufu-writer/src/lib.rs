@@ -226,6 +226,9 @@ enum Request {
         id: MeterId,
         reply: oneshot::Sender<Option<MeterView>>,
     },
+    Summary {
+        reply: oneshot::Sender<yufu_engine::AccountSummary>,
+    },
     DueCommands {
         reply: oneshot::Sender<DueCommands>,
     },
@@ -377,6 +380,11 @@ impl Writer {
 
     pub async fn account(&self, id: AccountId) -> Result<Option<AccountView>, WriterError> {
         self.ask(|reply| Request::Account { id, reply }).await
+    }
+
+    /// Accounts counted by balance state (the console's dashboard).
+    pub async fn account_summary(&self) -> Result<yufu_engine::AccountSummary, WriterError> {
+        self.ask(|reply| Request::Summary { reply }).await
     }
 
     pub async fn meter(&self, id: MeterId) -> Result<Option<MeterView>, WriterError> {
@@ -630,6 +638,10 @@ enum Answer {
     Command(Option<oneshot::Sender<bool>>, bool),
     Tick(Option<oneshot::Sender<()>>),
     Account(oneshot::Sender<Option<AccountView>>, Option<AccountView>),
+    Summary(
+        oneshot::Sender<yufu_engine::AccountSummary>,
+        yufu_engine::AccountSummary,
+    ),
     Meter(oneshot::Sender<Option<MeterView>>, Option<MeterView>),
     Due(oneshot::Sender<DueCommands>, DueCommands),
 }
@@ -689,6 +701,9 @@ impl Answer {
             }
             (Answer::Account(tx, view), _) => {
                 let _ = tx.send(view);
+            }
+            (Answer::Summary(tx, sum), _) => {
+                let _ = tx.send(sum);
             }
             (Answer::Meter(tx, view), _) => {
                 let _ = tx.send(view);
@@ -944,6 +959,9 @@ impl Run {
                 }
                 Request::Meter { id, reply } => {
                     answers.push(Answer::Meter(reply, meter_view(state, id)));
+                }
+                Request::Summary { reply } => {
+                    answers.push(Answer::Summary(reply, state.engine.account_summary()));
                 }
                 Request::DueCommands { reply } => {
                     let due = state.engine.due_commands(now);

@@ -347,6 +347,7 @@ pub async fn serve(config: Config, mode: Mode) -> anyhow::Result<()> {
         gateway: Some(gateway.clone()),
         version: env!("CARGO_PKG_VERSION"),
         security,
+        console: Default::default(),
     };
     yufu_server::serve(http, state, shutdown)
         .await

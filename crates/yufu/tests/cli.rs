@@ -265,8 +265,8 @@ fn demo_seeds_once_and_issues_a_new_password_each_start() {
         meters.iter().all(|m| m["tariff_code"].is_string()),
         "every meter has a tariff"
     );
-    let page = http_get(first.addr, "/", &[("Accept-Language", "zh-CN")]).unwrap();
-    assert!(page.body.contains("电表</th><td>36</td>"), "{}", page.body);
+    let page = http_get(first.addr, "/login", &[("Accept-Language", "zh-CN")]).unwrap();
+    assert!(page.body.contains("员工登录"), "{}", page.body);
     demo_readings_trip_and_recharge_reconnects(&first, meters);
     let stderr = String::from_utf8_lossy(&first.terminate().stderr).into_owned();
     assert!(

@@ -77,6 +77,7 @@ impl TestServer {
             writer,
             version: "test",
             security,
+            console: Default::default(),
         };
         let task = tokio::spawn(yufu_server::serve(listener, state, async {
             let _ = stopped.await;

@@ -16,6 +16,8 @@ pub const DEMO_ORGANISATION: &str = "预付演示物业 Yufu Demo Property";
 pub const ADMIN_USERNAME: &str = "admin";
 /// Accounts funded with only 3 yuan (see [`fund`]).
 pub const LOW_START: [&str; 2] = ["GZ000001", "GZ000002"];
+/// The account whose customer gets a portal password at each start.
+pub const PORTAL_ACCOUNT: &str = "GZ000003";
 /// Long enough to resist guessing on a demo left running on a LAN.
 const PASSWORD_LEN: usize = 16;
 
@@ -27,6 +29,8 @@ pub struct DemoLogin {
     pub password: String,
     /// An admin API token for scripts and curl (a new one each start).
     pub api_token: String,
+    /// The customer portal login: account number and a new password.
+    pub portal: Option<(String, String)>,
     pub counts: FleetCounts,
 }
 
@@ -119,11 +123,13 @@ pub async fn seed(store: &dyn Store) -> anyhow::Result<DemoLogin> {
     )
     .await
     .map_err(|e| anyhow::anyhow!("cannot issue the demo API token: {e}"))?;
+    let portal = issue_portal_password(store, org.id).await?;
     Ok(DemoLogin {
         organisation: org.id,
         username: ADMIN_USERNAME.to_owned(),
         password,
         api_token,
+        portal,
         counts: store.fleet_counts().await?,
     })
 }
@@ -196,6 +202,29 @@ async fn issue_admin_password(store: &dyn Store, org: OrganisationId) -> anyhow:
         }
     }
     Ok(password)
+}
+
+/// A new portal password for [`PORTAL_ACCOUNT`]'s customer, so the
+/// self-service portal can be tried at once. `None` if that account is gone.
+async fn issue_portal_password(
+    store: &dyn Store,
+    org: OrganisationId,
+) -> anyhow::Result<Option<(String, String)>> {
+    let number: AccountNumber = parse(PORTAL_ACCOUNT)?;
+    let Some(account) = store.find_account_by_number(org, &number).await? else {
+        return Ok(None);
+    };
+    let password = password::generate(PASSWORD_LEN)?;
+    let for_hash = password.clone();
+    let hash = tokio::task::spawn_blocking(move || password::hash(&for_hash))
+        .await
+        .context("password hashing task failed")??;
+    let now = jiff::Timestamp::now().as_millisecond();
+    store
+        .access()
+        .set_customer_password(account.id, &hash, now)
+        .await?;
+    Ok(Some((PORTAL_ACCOUNT.to_owned(), password)))
 }
 
 /// The shipped example tariffs, loaded into the demo organisation.

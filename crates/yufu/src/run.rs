@@ -312,6 +312,11 @@ pub async fn serve(config: Config, mode: Mode) -> anyhow::Result<()> {
             "  API token / 接口令牌: {}   (Authorization: Bearer …; admin, valid one day)",
             login.api_token
         );
+        if let Some((account, password)) = &login.portal {
+            println!(
+                "  Customer portal / 客户自助: {base}/portal/login   account / 户号 {account} / {password}"
+            );
+        }
     }
     println!("Press Ctrl-C to stop.");
 

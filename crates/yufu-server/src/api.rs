@@ -368,7 +368,7 @@ pub(crate) struct CustomerOut {
 }
 
 /// Keeps `head` leading and `tail` trailing characters, stars the rest.
-fn mask(s: &str, head: usize, tail: usize) -> String {
+pub(crate) fn mask(s: &str, head: usize, tail: usize) -> String {
     let chars: Vec<char> = s.chars().collect();
     if chars.len() <= head + tail {
         return "*".repeat(chars.len().max(1));

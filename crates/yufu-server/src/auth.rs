@@ -73,6 +73,12 @@ pub struct SecurityConfig {
     pub payment_providers: Vec<(String, Vec<u8>)>,
     /// How far a callback's timestamp may be from now.
     pub callback_tolerance_s: i64,
+    /// The built-in payment provider simulator (demo only): its page and
+    /// pay route answer, paying with the `paysim` provider's secret.
+    pub payment_simulator: bool,
+    /// This server's own base URL (`http://127.0.0.1:8080`), where the
+    /// payment simulator delivers its callback like a provider would.
+    pub self_url: Option<String>,
 }
 
 impl std::fmt::Debug for SecurityConfig {
@@ -89,6 +95,8 @@ impl std::fmt::Debug for SecurityConfig {
                     .map(|(n, _)| n.as_str())
                     .collect::<Vec<_>>(),
             )
+            .field("payment_simulator", &self.payment_simulator)
+            .field("self_url", &self.self_url)
             .finish_non_exhaustive()
     }
 }
@@ -101,6 +109,8 @@ impl Default for SecurityConfig {
             cookie_secure: true,
             payment_providers: Vec::new(),
             callback_tolerance_s: yufu_payments::DEFAULT_TOLERANCE_S,
+            payment_simulator: false,
+            self_url: None,
         }
     }
 }
@@ -631,6 +641,11 @@ const SCOPED_ROUTES: &[&str] = &[
     "/api/v1/organisations/{id}/sites",
     "/api/v1/organisations/{id}/tariffs",
     "/api/v1/organisations/{id}/tariffs/{code}",
+    // An alarm is scoped through its meter's site, by its handlers
+    // (alarms_api::load).
+    "/api/v1/alarms/{id}",
+    "/api/v1/alarms/{id}/acknowledge",
+    "/api/v1/alarms/{id}/resolve",
 ];
 
 /// The value of the first `{…}` segment of `route` in `path`.

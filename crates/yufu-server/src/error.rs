@@ -158,7 +158,14 @@ pub(crate) async fn json_errors(
             let v = v.trim_start().to_ascii_lowercase();
             v.starts_with("application/json") || v.starts_with("application/problem+json")
         });
-    if json {
+    // The console's own error pages (HTML in the caller's language) are
+    // meant for people: leave them as they are.
+    let html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/html"));
+    if json || html {
         return response;
     }
     let (mut parts, body) = response.into_parts();

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod access_api;
+mod alarms_api;
 mod api;
 pub mod audit_log;
 pub mod auth;
@@ -13,6 +14,7 @@ mod metrics_layer;
 pub mod password;
 mod payments_api;
 pub mod policy;
+mod portal_api;
 mod refunds_api;
 mod routes;
 mod webhooks_api;
@@ -30,6 +32,7 @@ use yufu_store::Store;
 pub use auth::{Caller, Security, SecurityConfig};
 pub use console::dashboard::ConsoleState;
 pub use error::WebError;
+pub use portal_api::SIMULATOR_PROVIDER;
 
 /// Where the OpenAPI document is served.
 pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
@@ -92,8 +95,10 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (data, data_doc) = api::routes()
         .merge(engine_api::routes())
         .merge(device_api::routes())
+        .merge(alarms_api::routes())
         .merge(access_api::routes())
         .merge(payments_api::routes())
+        .merge(portal_api::routes())
         .merge(refunds_api::routes())
         .merge(bulk_api::routes())
         .merge(webhooks_api::routes())

@@ -183,6 +183,18 @@ pub const RULES: &[(&str, &str, Rule)] = &[
         Rule::Perm(OperateMeters),
     ),
     ("GET", "/api/v1/alarms", Rule::Perm(ReadFleet)),
+    // one alarm, and handling it (site scope checked by the handlers)
+    ("GET", "/api/v1/alarms/{id}", Rule::Perm(ReadFleet)),
+    (
+        "POST",
+        "/api/v1/alarms/{id}/acknowledge",
+        Rule::Perm(OperateMeters),
+    ),
+    (
+        "POST",
+        "/api/v1/alarms/{id}/resolve",
+        Rule::Perm(OperateMeters),
+    ),
     ("GET", "/api/v1/connectivity", Rule::Perm(ReadFleet)),
     ("POST", "/api/v1/readings", Rule::Perm(SubmitReadings)),
     // payments, refunds, finance
@@ -229,6 +241,23 @@ pub const RULES: &[(&str, &str, Rule)] = &[
         "/api/v1/portal/accounts/{id}/ledger",
         Rule::Perm(SelfService),
     ),
+    (
+        "POST",
+        "/api/v1/portal/payment-orders",
+        Rule::Perm(SelfService),
+    ),
+    ("POST", "/api/v1/portal/tickets", Rule::Perm(SelfService)),
+    ("GET", "/api/v1/portal/tickets", Rule::Perm(SelfService)),
+    // customer service answers the portal's tickets
+    ("GET", "/api/v1/tickets", Rule::Perm(ServeCustomers)),
+    (
+        "POST",
+        "/api/v1/tickets/{id}/reply",
+        Rule::Perm(ServeCustomers),
+    ),
+    // the payment simulator's "Pay" (demo only; 404 unless switched on):
+    // it plays the provider, whose hosted page anyone with the link opens
+    ("POST", "/api/v1/paysim/{id}/pay", Rule::Public),
 ];
 
 /// The rule of a route, `None` when the table has no row (refused).

@@ -78,12 +78,16 @@
     if (box) { box.hidden = true; box.textContent = ''; }
     var body = {};
     var pathValues = {};
+    // data-header="Name": the field goes as that request header (e.g. a
+    // recharge's Idempotency-Key), not in the body.
+    var extraHeaders = {};
     try {
       form.querySelectorAll('[name]').forEach(function (el) {
         if (el.disabled || (el.type === 'radio' && !el.checked)) { return; }
         var v = valueOf(el);
         if (v === undefined) { return; }
         pathValues[el.name] = v;
+        if (el.dataset.header) { extraHeaders[el.dataset.header] = String(v); return; }
         if (el.dataset.in !== 'path') { setPath(body, el.name, v); }
       });
     } catch (e) {
@@ -92,7 +96,7 @@
     }
     var url = fill(form.dataset.api, pathValues);
     var method = (form.dataset.method || 'POST').toUpperCase();
-    var headers = { 'X-CSRF-Token': csrf(), 'Accept': 'application/json' };
+    var headers = Object.assign({}, extraHeaders, { 'X-CSRF-Token': csrf(), 'Accept': 'application/json' });
     var payload;
     if (form.dataset.raw) {
       // The whole body is one field's text (e.g. a tariff file).

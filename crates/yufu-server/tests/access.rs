@@ -124,6 +124,17 @@ const MATRIX: &[(&str, &str, &str)] = &[
         "admin manager service_agent technician",
     ),
     ("GET", "/api/v1/alarms", "staff"),
+    ("GET", "/api/v1/alarms/{id}", "staff"),
+    (
+        "POST",
+        "/api/v1/alarms/{id}/acknowledge",
+        "admin manager service_agent technician",
+    ),
+    (
+        "POST",
+        "/api/v1/alarms/{id}/resolve",
+        "admin manager service_agent technician",
+    ),
     ("GET", "/api/v1/connectivity", "staff"),
     ("POST", "/api/v1/readings", "admin manager technician"),
     ("GET", "/api/v1/payments", "admin manager finance auditor"),
@@ -166,6 +177,17 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ),
     ("GET", "/api/v1/portal/me", "customer"),
     ("GET", "/api/v1/portal/accounts/{id}/ledger", "customer"),
+    ("POST", "/api/v1/portal/payment-orders", "customer"),
+    ("POST", "/api/v1/portal/tickets", "customer"),
+    ("GET", "/api/v1/portal/tickets", "customer"),
+    ("GET", "/api/v1/tickets", "admin manager service_agent"),
+    (
+        "POST",
+        "/api/v1/tickets/{id}/reply",
+        "admin manager service_agent",
+    ),
+    // 404 unless the payment simulator is on (it is off in tests).
+    ("POST", "/api/v1/paysim/{id}/pay", "public"),
 ];
 
 fn allowed(who: &str, actor: Actor) -> bool {

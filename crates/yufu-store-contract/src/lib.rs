@@ -149,6 +149,15 @@ impl TestDb {
         }
     }
 
+    /// The directory of the SQLite file (and its WAL), for tests that look
+    /// at the bytes at rest; `None` for PostgreSQL.
+    pub fn sqlite_dir(&self) -> Option<&std::path::Path> {
+        match &self.cleanup {
+            Cleanup::Sqlite(dir) => Some(dir.path()),
+            Cleanup::Postgres { .. } => None,
+        }
+    }
+
     /// Whether this is the PostgreSQL flavour.
     pub fn is_postgres(&self) -> bool {
         matches!(self.cleanup, Cleanup::Postgres { .. })

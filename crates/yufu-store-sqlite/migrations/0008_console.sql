@@ -51,3 +51,55 @@ CREATE TABLE payment_orders (
     paid_at_ms      INTEGER
 );
 CREATE INDEX payment_orders_by_account ON payment_orders (account_id, created_at_ms);
+
+-- The account page lists an account's recharges newest first, paged by
+-- their ledger entry.
+CREATE INDEX recharges_by_entry ON recharges (account_id, entry_no);
+
+-- The portal lists an account's notifications (the engine's outbox), newest
+-- first.
+CREATE INDEX outbox_by_account ON outbox (account_id, id);
+
+-- Alarm handling (console alarms page, POST /api/v1/alarms/{id}/…): a
+-- note may come with an acknowledgement ("technician on the way").
+ALTER TABLE alarms ADD COLUMN ack_note TEXT;
+-- The alarms page lists newest first (by id) and filters by state, kind,
+-- meter and site, at a million meters with years of alarms. Open alarms
+-- (the default view) are few among many closed ones: a partial index keeps
+-- them a short walk (a rare kind has its (kind, id) range already,
+-- alarms_by_kind in 0006; one meter has alarms_by_meter).
+CREATE INDEX alarms_open ON alarms (id) WHERE cleared_at_ms IS NULL AND resolved_at_ms IS NULL;
+-- Alarms carry their meter's site, so a site-scoped person's list reads one
+-- index range per site instead of walking site -> buildings -> units ->
+-- meters (10 000 meters a site at a million) for every page. Triggers keep
+-- it, so the engine's journal writes need not know: set when an alarm is
+-- raised, moved with the meter when it is installed in another unit.
+ALTER TABLE alarms ADD COLUMN site_id TEXT;
+UPDATE alarms SET site_id = (
+    SELECT b.site_id FROM meters m JOIN units u ON u.id = m.unit_id
+    JOIN buildings b ON b.id = u.building_id WHERE m.id = alarms.meter_id);
+CREATE INDEX alarms_by_site ON alarms (site_id, id);
+CREATE INDEX alarms_open_by_site ON alarms (site_id, id) WHERE cleared_at_ms IS NULL AND resolved_at_ms IS NULL;
+CREATE TRIGGER alarms_site_on_raise AFTER INSERT ON alarms
+BEGIN
+    UPDATE alarms SET site_id = (
+        SELECT b.site_id FROM meters m JOIN units u ON u.id = m.unit_id
+        JOIN buildings b ON b.id = u.building_id WHERE m.id = NEW.meter_id)
+    WHERE id = NEW.id;
+END;
+CREATE TRIGGER alarms_site_on_move AFTER UPDATE OF unit_id ON meters
+WHEN OLD.unit_id IS NOT NEW.unit_id
+BEGIN
+    UPDATE alarms SET site_id = (
+        SELECT b.site_id FROM units u JOIN buildings b ON b.id = u.building_id
+        WHERE u.id = NEW.unit_id)
+    WHERE meter_id = NEW.id;
+END;
+-- The users page lists live sessions (not expired) newest first without
+-- reading the expired ones, which are never deleted.
+CREATE INDEX sessions_live ON sessions (organisation_id, expires_at_ms, id);
+
+-- An organisation's meters in id order (keyset pages of the meter list, and
+-- the engine loading every meter at start-up): without it a page at a
+-- million meters sorts the whole organisation (seconds per page).
+CREATE INDEX meters_by_organisation ON meters (organisation_id, id);

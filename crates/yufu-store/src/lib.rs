@@ -43,6 +43,10 @@ pub const PERSONAL_DATA_COLUMNS: &[(&str, &str)] = &[
     ("customers", "phone"),
     ("customers", "id_number"),
     ("customers", "address"),
+    // What customers write from the portal, and staff's answers.
+    ("tickets", "subject"),
+    ("tickets", "body"),
+    ("tickets", "reply"),
 ];
 
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -191,6 +191,7 @@ macro_rules! impl_sql_store {
                 pub(crate) id_number: Option<String>,
                 pub(crate) address: Option<String>,
                 pub(crate) phone_index: Option<String>,
+                pub(crate) name_index: String,
             }
 
             /// The AAD of a personal value: its table, column and row, so a
@@ -207,6 +208,13 @@ macro_rules! impl_sql_store {
                 vault.blind_index("phone", &$crate::__vault::normalize_phone(phone))
             }
 
+            /// The blind index of a name (exact match on the normalised
+            /// name: trimmed, spaces collapsed, lower-case), for search by
+            /// name without the plaintext in the database.
+            pub(crate) fn name_index(vault: &$crate::Vault, name: &str) -> String {
+                vault.blind_index("name", &$crate::__vault::normalize_name(name))
+            }
+
             pub(crate) fn seal_customer(
                 vault: &$crate::Vault,
                 c: &$crate::domain::Customer,
@@ -218,6 +226,7 @@ macro_rules! impl_sql_store {
                     id_number: c.id_number.as_ref().map(|p| seal("id_number", p.expose())).transpose()?,
                     address: c.address.as_ref().map(|p| seal("address", p.expose())).transpose()?,
                     phone_index: c.phone.as_ref().map(|p| phone_index(vault, p.expose())),
+                    name_index: name_index(vault, c.name.expose()),
                 })
             }
 
@@ -478,7 +487,7 @@ macro_rules! impl_sql_store {
                 let mut after = String::new();
                 loop {
                     let sql = format!(
-                        "SELECT {}, phone_index FROM customers WHERE id > $1 ORDER BY id LIMIT 1000",
+                        "SELECT {}, phone_index, name_index FROM customers WHERE id > $1 ORDER BY id LIMIT 1000",
                         __sql_rows::CUSTOMER
                     );
                     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -493,6 +502,7 @@ macro_rules! impl_sql_store {
                         report.customers += 1;
                         let stored = __sql_rows::customer(r)?;
                         let index: Option<String> = __sql_helpers::col(r, "customers", "phone_index")?;
+                        let stored_name_index: Option<String> = __sql_helpers::col(r, "customers", "name_index")?;
                         let values = [
                             Some(stored.name.expose()),
                             stored.phone.as_ref().map(|p| p.expose()),
@@ -501,13 +511,16 @@ macro_rules! impl_sql_store {
                         ];
                         let plain = __sql_helpers::open_customer(&vault, stored.clone())?;
                         let want_index = plain.phone.as_ref().map(|p| __sql_helpers::phone_index(&vault, p.expose()));
-                        let current = values.iter().flatten().all(|v| vault.is_current(v)) && index == want_index;
+                        let want_name_index = __sql_helpers::name_index(&vault, plain.name.expose());
+                        let current = values.iter().flatten().all(|v| vault.is_current(v))
+                            && index == want_index
+                            && stored_name_index.as_deref() == Some(want_name_index.as_str());
                         if current {
                             continue;
                         }
                         let sealed = __sql_helpers::seal_customer(&vault, &plain)?;
                         sqlx::query(
-                            "UPDATE customers SET name = $2, phone = $3, id_number = $4, address = $5, phone_index = $6 WHERE id = $1",
+                            "UPDATE customers SET name = $2, phone = $3, id_number = $4, address = $5, phone_index = $6, name_index = $7 WHERE id = $1",
                         )
                         .bind(plain.id.to_string())
                         .bind(sealed.name)
@@ -515,6 +528,7 @@ macro_rules! impl_sql_store {
                         .bind(sealed.id_number)
                         .bind(sealed.address)
                         .bind(sealed.phone_index)
+                        .bind(sealed.name_index)
                         .execute(&mut *tx)
                         .await
                         .map_err(__sql_helpers::plain)?;
@@ -772,11 +786,12 @@ macro_rules! impl_sql_store {
                         .map_err(|e| $crate::StoreError::Backend(e.to_string()))?,
                 };
                 // Personal data (PERSONAL_DATA_COLUMNS) is sealed before it
-                // reaches SQL; the phone is searchable by its blind index.
+                // reaches SQL; the phone and the name are searchable by their
+                // blind indexes.
                 let sealed = __sql_helpers::seal_customer(&vault, &row)?;
                 sqlx::query(
-                    "INSERT INTO customers (id, organisation_id, kind, name, phone, id_number, address, phone_index, created_at_ms) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    "INSERT INTO customers (id, organisation_id, kind, name, phone, id_number, address, phone_index, name_index, created_at_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 )
                 .bind(row.id.to_string())
                 .bind(row.organisation_id.to_string())
@@ -786,6 +801,7 @@ macro_rules! impl_sql_store {
                 .bind(sealed.id_number)
                 .bind(sealed.address)
                 .bind(sealed.phone_index)
+                .bind(sealed.name_index)
                 .bind(row.created_at.as_millisecond())
                 .execute(&self.pool)
                 .await

@@ -10,5 +10,5 @@ mod vault;
 
 pub use error::VaultError;
 pub use key_id::{KeyId, MAX_KEY_ID_LEN};
-pub use normalize::{normalize_id_number, normalize_phone};
+pub use normalize::{normalize_id_number, normalize_name, normalize_phone};
 pub use vault::Vault;

@@ -41,6 +41,21 @@ pub fn normalize_id_number(raw: &str) -> String {
     }
 }
 
+/// Normalises a person's or company's name for
+/// [`Vault::blind_index`](crate::Vault::blind_index): trims it, collapses
+/// every run of whitespace (ASCII or the ideographic space U+3000 that
+/// Chinese input methods type) to one ASCII space, and lower-cases it. So
+/// `陈小明`, ` 陈小明　` and `Chen  Xiaoming` / `chen xiaoming` each find
+/// their own row whichever way a clerk typed them. Names are sealed, so
+/// search is by the whole normalised name, never by part of it.
+#[must_use]
+pub fn normalize_name(raw: &str) -> String {
+    raw.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
 /// Maps ASCII and full-width digits to ASCII digits; everything else
 /// (spaces, dashes, `+`, parentheses) is dropped.
 fn ascii_digit(c: char) -> Option<char> {
@@ -86,6 +101,21 @@ mod tests {
         assert_eq!(normalize_phone("1860000000"), "1860000000");
         assert_eq!(normalize_phone(""), "");
         assert_eq!(normalize_phone("n/a"), "");
+    }
+
+    #[test]
+    fn names_ignore_spacing_and_case() {
+        for raw in ["陈小明", " 陈小明　", "\t陈小明\n"] {
+            assert_eq!(normalize_name(raw), "陈小明", "{raw:?}");
+        }
+        for raw in [
+            "Chen Xiaoming",
+            "  chen   XIAOMING ",
+            "chen\u{3000}xiaoming",
+        ] {
+            assert_eq!(normalize_name(raw), "chen xiaoming", "{raw:?}");
+        }
+        assert_eq!(normalize_name("   "), "");
     }
 
     #[test]

@@ -247,19 +247,28 @@ pub async fn keys_rotate(config: Config) -> anyhow::Result<()> {
     let (store, _) = crate::run::open_and_migrate(&config).await?;
     let vault: Arc<yufu_store::Vault> = crate::run::load_vault(&config)?;
     let report = store.reseal_personal_data().await?;
+    // Portal tickets are sealed with the same key.
+    let (tickets, tickets_resealed) = store.console().reseal_tickets().await?;
     audit(
         store.as_ref(),
         "keys rotate",
         &format!("key:{}", vault.active_key_id()),
-        Some(serde_json::json!({"customers": report.customers, "resealed": report.resealed})),
+        Some(serde_json::json!({
+            "customers": report.customers,
+            "resealed": report.resealed,
+            "tickets": tickets,
+            "tickets_resealed": tickets_resealed,
+        })),
     )
     .await?;
     store.close().await;
     println!(
-        "active key {}: {} customers checked, {} re-sealed",
+        "active key {}: {} customers checked, {} re-sealed; {} tickets checked, {} re-sealed",
         vault.active_key_id(),
         report.customers,
-        report.resealed
+        report.resealed,
+        tickets,
+        tickets_resealed
     );
     Ok(())
 }

@@ -129,6 +129,9 @@ pub struct Config {
     pub cookie_secure: Option<bool>,
     /// Online payment providers: `name=secret` pairs separated by commas.
     pub payment_providers: Vec<(String, Secret)>,
+    /// The built-in payment provider simulator (`paysim`), for demos only:
+    /// anyone can "pay" with it. `None`: on in `yufu demo`, off otherwise.
+    pub payment_simulator: Option<bool>,
 }
 
 /// The keys `yufu.toml` may hold; anything else is an error.
@@ -155,6 +158,7 @@ struct FileConfig {
     session_idle: Option<String>,
     session_max: Option<String>,
     cookie_secure: Option<bool>,
+    payment_simulator: Option<bool>,
 }
 
 /// A secret that `Debug` never shows.
@@ -463,6 +467,18 @@ impl Config {
             }),
             None => from_file.cookie_secure,
         };
+        let payment_simulator = match env("YUFU_PAYMENT_SIMULATOR") {
+            Some(v) => Some(match v.trim() {
+                "true" | "1" | "yes" => true,
+                "false" | "0" | "no" => false,
+                other => {
+                    return Err(ConfigError(format!(
+                        "YUFU_PAYMENT_SIMULATOR: '{other}' is not true or false"
+                    )));
+                }
+            }),
+            None => from_file.payment_simulator,
+        };
         let payment_providers = match env("YUFU_PAYMENT_PROVIDERS") {
             Some(v) if !v.trim().is_empty() => parse_providers(&v)
                 .map_err(|e| ConfigError(format!("YUFU_PAYMENT_PROVIDERS: {e}")))?,
@@ -519,6 +535,7 @@ impl Config {
             session_max,
             cookie_secure,
             payment_providers,
+            payment_simulator,
             command_timeout,
             log,
         })
@@ -707,5 +724,22 @@ mod tests {
         assert!(!format!("{c:?}").contains("hunter2"));
         let e = DatabaseUrl::parse("postgres://yufu:hunter2@").unwrap_err();
         assert!(!e.contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn payment_simulator_is_unset_unless_asked() {
+        assert_eq!(
+            Config::load(None, env(&[])).unwrap().payment_simulator,
+            None
+        );
+        let on = Config::load(None, env(&[("YUFU_PAYMENT_SIMULATOR", "true")])).unwrap();
+        assert_eq!(on.payment_simulator, Some(true));
+        let off = Config::load(None, env(&[("YUFU_PAYMENT_SIMULATOR", "false")])).unwrap();
+        assert_eq!(off.payment_simulator, Some(false));
+        let f = file("payment_simulator = true\n");
+        let from_file = Config::load(Some(f.path()), env(&[])).unwrap();
+        assert_eq!(from_file.payment_simulator, Some(true));
+        let e = Config::load(None, env(&[("YUFU_PAYMENT_SIMULATOR", "maybe")])).unwrap_err();
+        assert!(e.0.starts_with("YUFU_PAYMENT_SIMULATOR:"), "{e}");
     }
 }

@@ -34,10 +34,10 @@ pub struct DemoLogin {
     pub counts: FleetCounts,
 }
 
-const SURNAMES: &[&str] = &[
+pub(crate) const SURNAMES: &[&str] = &[
     "陈", "李", "黄", "张", "梁", "刘", "林", "王", "何", "罗", "吴", "郑",
 ];
-const GIVEN: &[&str] = &[
+pub(crate) const GIVEN: &[&str] = &[
     "伟", "芳", "嘉欣", "志强", "慧敏", "晓明", "丽", "俊杰", "静", "国华", "婷", "家豪",
 ];
 const SHOPS: &[&str] = &[
@@ -235,7 +235,7 @@ const TARIFFS: &[&str] = &[
     include_str!("../../../examples/tariffs/guangzhou-residential-gas.toml"),
 ];
 
-async fn seed_tariffs(store: &dyn Store, org: OrganisationId) -> anyhow::Result<()> {
+pub(crate) async fn seed_tariffs(store: &dyn Store, org: OrganisationId) -> anyhow::Result<()> {
     for text in TARIFFS {
         let tariff = yufu_tariff::parse_tariff("example tariff", text)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -253,7 +253,7 @@ async fn seed_tariffs(store: &dyn Store, org: OrganisationId) -> anyhow::Result<
 }
 
 /// Which example tariff a demo meter is priced with.
-fn tariff_for(utility: Utility, commercial: bool) -> &'static str {
+pub(crate) fn tariff_for(utility: Utility, commercial: bool) -> &'static str {
     match (utility, commercial) {
         (Utility::Electricity, false) => "guangdong-residential-electricity",
         (Utility::Electricity, true) => "guangdong-commercial-tou",

@@ -12,6 +12,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod access_cmd;
 mod bench;
+mod bench_fleet;
 mod bench_mqtt;
 mod config;
 mod demo;
@@ -306,6 +307,14 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 
 #[derive(Debug, Subcommand)]
 enum BenchCommand {
+    /// Add a generated load-test organisation with this many households
+    /// (unit, customer, account, in-service meter each) to the configured
+    /// database, once; prints one JSON line with an admin API token for it.
+    /// Then measure the console with scripts/bench-console.sh.
+    Fleet {
+        #[arg(long, default_value_t = 1_000_000)]
+        meters: usize,
+    },
     /// Drive the real engine and store in-process on a fresh database with
     /// tiered tariffs on every account; progress on stderr, one JSON line on
     /// stdout; fails if the ledger invariant does not hold at the end.
@@ -452,6 +461,9 @@ fn main() -> ExitCode {
             Command::Serve => run::serve(config, run::Mode::Serve).await,
             Command::Demo => run::serve(config, run::Mode::Demo).await,
             Command::Migrate => run::migrate(config).await,
+            Command::Bench {
+                command: BenchCommand::Fleet { meters },
+            } => bench_fleet::fleet(config, meters).await,
             Command::Bench {
                 command:
                     BenchCommand::Ingest {

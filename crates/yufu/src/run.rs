@@ -201,6 +201,14 @@ pub async fn serve(config: Config, mode: Mode) -> anyhow::Result<()> {
             "personal data sealed under the active key"
         );
     }
+    let (_, tickets) = store
+        .console()
+        .reseal_tickets()
+        .await
+        .context("cannot seal the portal's tickets with the data key")?;
+    if tickets > 0 {
+        tracing::info!(tickets, "ticket texts sealed under the active key");
+    }
 
     let login = match mode {
         Mode::Demo => Some(
@@ -318,6 +326,20 @@ pub async fn serve(config: Config, mode: Mode) -> anyhow::Result<()> {
             );
         }
     }
+    // The payment provider simulator plays an online provider for the
+    // portal's recharge: on in the demo unless switched off, off otherwise.
+    let paysim = config.payment_simulator.unwrap_or(mode == Mode::Demo);
+    if paysim {
+        println!(
+            "  Payment simulator / 模拟支付: on (provider {}) — demo only: anyone can pay with it",
+            yufu_server::SIMULATOR_PROVIDER
+        );
+        if mode == Mode::Serve {
+            tracing::warn!(
+                "YUFU_PAYMENT_SIMULATOR is on: anyone can credit accounts through /paysim; never use it in production"
+            );
+        }
+    }
     println!("Press Ctrl-C to stop.");
 
     let vault = load_vault(&config)?;
@@ -336,11 +358,10 @@ pub async fn serve(config: Config, mode: Mode) -> anyhow::Result<()> {
             // The demo serves plain HTTP on loopback; a Secure cookie would
             // never come back there.
             cookie_secure: config.cookie_secure.unwrap_or(mode != Mode::Demo),
-            payment_providers: config
-                .payment_providers
-                .iter()
-                .map(|(n, s)| (n.clone(), s.0.as_bytes().to_vec()))
-                .collect(),
+            payment_providers: payment_providers(&config, paysim)?,
+            payment_simulator: paysim,
+            // The simulator delivers its callback here, like a provider.
+            self_url: Some(format!("http://{}", loopback(http_addr))),
             ..yufu_server::SecurityConfig::default()
         },
         vault,
@@ -375,6 +396,43 @@ pub async fn serve(config: Config, mode: Mode) -> anyhow::Result<()> {
     store.close().await;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// The configured providers, and the simulator's (`paysim`, with a secret
+/// made now) when it is on and the operator did not configure one.
+fn payment_providers(config: &Config, paysim: bool) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    let mut providers: Vec<(String, Vec<u8>)> = config
+        .payment_providers
+        .iter()
+        .map(|(n, s)| (n.clone(), s.0.as_bytes().to_vec()))
+        .collect();
+    if paysim
+        && !providers
+            .iter()
+            .any(|(n, _)| n == yufu_server::SIMULATOR_PROVIDER)
+    {
+        let secret = yufu_server::auth::random_secret()
+            .map_err(|e| anyhow::anyhow!("cannot make the payment simulator's secret: {e}"))?;
+        providers.push((
+            yufu_server::SIMULATOR_PROVIDER.to_owned(),
+            secret.into_bytes(),
+        ));
+    }
+    Ok(providers)
+}
+
+/// An address this machine can connect to: a listener on every interface
+/// (0.0.0.0, ::) is reached on loopback.
+fn loopback(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, addr.port()))
+        }
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, addr.port()))
+        }
+        _ => addr,
+    }
 }
 
 async fn bind_device_port(

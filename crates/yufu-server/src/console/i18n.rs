@@ -270,7 +270,7 @@ mod tests {
         for f in files {
             let text = std::fs::read_to_string(&f).unwrap();
             for (i, _) in text.match_indices("t(\"") {
-                // Only calls: `.t("` in Rust and templates.
+                // Only method calls (a dot before the t), in Rust and templates.
                 if i == 0 || &text[i - 1..i] != "." {
                     continue;
                 }

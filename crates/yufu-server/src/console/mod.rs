@@ -32,6 +32,7 @@ use crate::{AppState, WebError};
 pub(crate) mod account;
 pub(crate) mod alarms;
 pub(crate) mod audit;
+pub(crate) mod chart;
 pub(crate) mod counter;
 pub mod dashboard;
 pub(crate) mod fmt;
@@ -150,10 +151,7 @@ pub(crate) async fn guard(State(s): State<AppState>, req: Request, next: Next) -
     let lang = Lang::of(req.headers(), req.uri().query());
     let switch = lang_switch(req.uri().query());
     let mut response = match admit(&s, req, lang).await {
-        Ok((req, next_ok)) => {
-            let _ = next_ok;
-            next.run(req).await
-        }
+        Ok(req) => next.run(req).await,
         Err(r) => r,
     };
     if let Some(l) = switch {
@@ -169,7 +167,7 @@ pub(crate) async fn guard(State(s): State<AppState>, req: Request, next: Next) -
     response
 }
 
-async fn admit(s: &AppState, mut req: Request, lang: Lang) -> Result<(Request, ()), Response> {
+async fn admit(s: &AppState, mut req: Request, lang: Lang) -> Result<Request, Response> {
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -184,7 +182,7 @@ async fn admit(s: &AppState, mut req: Request, lang: Lang) -> Result<(Request, (
     };
     req.extensions_mut().insert(lang);
     if rule == Page::Public {
-        return Ok((req, ()));
+        return Ok(req);
     }
     let path_and_query = req
         .uri()
@@ -233,7 +231,7 @@ async fn admit(s: &AppState, mut req: Request, lang: Lang) -> Result<(Request, (
     req.extensions_mut()
         .insert(Csrf(session.map(|(_, csrf)| csrf).unwrap_or_default()));
     req.extensions_mut().insert(caller);
-    Ok((req, ()))
+    Ok(req)
 }
 
 /// `?lang=zh|en` in the query: the language to remember.
@@ -364,7 +362,9 @@ impl PageError {
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let status = match &self.error {
-            WebError::NotFound => StatusCode::NOT_FOUND,
+            WebError::NotFound | WebError::Store(yufu_store::StoreError::NotFound { .. }) => {
+                StatusCode::NOT_FOUND
+            }
             WebError::Forbidden(_) => StatusCode::FORBIDDEN,
             WebError::Invalid(_) => StatusCode::BAD_REQUEST,
             other => {

@@ -29,6 +29,15 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(db: TestDb) -> TestServer {
+        Self::start_with(db, |_, _| {}).await
+    }
+
+    /// A server whose security settings `configure` changes first (it is
+    /// given the server's address, e.g. for `self_url`).
+    pub async fn start_with(
+        db: TestDb,
+        configure: impl FnOnce(&mut yufu_server::SecurityConfig, SocketAddr),
+    ) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -59,18 +68,17 @@ impl TestServer {
         )
         .await
         .unwrap();
-        let security = yufu_server::Security::new(
-            yufu_server::SecurityConfig {
-                cookie_secure: false,
-                payment_providers: vec![(
-                    TEST_PROVIDER.to_owned(),
-                    TEST_PROVIDER_SECRET.as_bytes().to_vec(),
-                )],
-                ..yufu_server::SecurityConfig::default()
-            },
-            yufu_store_contract::test_vault(),
-            store.clone(),
-        );
+        let mut config = yufu_server::SecurityConfig {
+            cookie_secure: false,
+            payment_providers: vec![(
+                TEST_PROVIDER.to_owned(),
+                TEST_PROVIDER_SECRET.as_bytes().to_vec(),
+            )],
+            ..yufu_server::SecurityConfig::default()
+        };
+        configure(&mut config, addr);
+        let security =
+            yufu_server::Security::new(config, yufu_store_contract::test_vault(), store.clone());
         let state = AppState {
             gateway: None,
             store,

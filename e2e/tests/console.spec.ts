@@ -4,7 +4,7 @@
 // phone sizes (playwright.config.ts projects).
 import { test, expect } from '@playwright/test';
 import mqtt from 'mqtt';
-import { api, demo, shot, signIn } from './demo';
+import { api, demo, meterBySerial, shot, signIn } from './demo';
 
 // Household electricity meters the demo simulates over MQTT, so commands
 // are honoured and acknowledged by a (simulated) device.
@@ -48,26 +48,40 @@ test('search a meter, trip it and reconnect it', async ({ page }, info) => {
 
 test('counter recharge shows the new balance and the reconnect', async ({ page }, info) => {
   const number = ACCOUNT[info.project.name as 'desktop' | 'phone'];
-  await signIn(page, 'en');
-  await page.goto(`${demo().url}/counter`);
-  await page.getByTestId('counter-search').locator('input').first().fill(number);
-  await page.getByTestId('counter-search').locator('input').first().press('Enter');
-  await expect(page.getByTestId('counter-account')).toContainText(number);
-  const before = await page.getByTestId('counter-balance').innerText();
-  await page.getByTestId('recharge-amount').fill('88.50');
-  page.on('dialog', (d) => d.accept());
-  await page.getByTestId('recharge-submit').click();
-  await expect(page.getByTestId('counter-balance')).not.toHaveText(before);
-  await expect(page.getByTestId('reconnect-status')).toBeVisible();
-  await expect(page.getByTestId('print-receipt')).toBeVisible();
-  await shot(page, info, 'counter');
+  // Put the account below its cut-off the way an operator would: a cut-off
+  // level 50 yuan above its balance. The engine cuts the supply at the next
+  // reading (the simulated meters report every 5 s) and the meters trip.
+  const meter = await meterBySerial(`E-GZ-${number.slice(2)}`);
+  const account = meter.account_id;
+  const { balance_fen } = await api('GET', `/api/v1/accounts/${account}/balance`);
+  await api('PUT', `/api/v1/accounts/${account}/balance-rules`, { warnings_fen: [], cutoff_fen: balance_fen + 5000 });
+  try {
+    await signIn(page, 'en');
+    await page.goto(`${demo().url}/counter`);
+    await page.getByTestId('counter-search').fill(number);
+    await page.getByTestId('counter-search').press('Enter');
+    await expect(page.getByTestId('counter-account')).toContainText(number);
+    // The cut shows on the counter (the page follows it by itself).
+    await expect(page.locator('[data-testid="reconnect-status"] [data-state="cut"]').first()).toBeVisible({ timeout: 45_000 });
+    const before = await page.getByTestId('counter-balance').innerText();
+    await page.getByTestId('recharge-amount').fill('88.50');
+    page.on('dialog', (d) => d.accept());
+    await page.getByTestId('recharge-submit').click();
+    await expect(page.getByTestId('counter-receipt')).toContainText('88.50');
+    await expect(page.getByTestId('counter-balance')).not.toHaveText(before);
+    await expect(page.getByTestId('print-receipt')).toBeVisible();
+    // The recharge lifts the balance over the cut-off: the reconnect follows.
+    await expect(page.locator('[data-testid="reconnect-status"] [data-state="reconnected"]').first()).toBeVisible({ timeout: 45_000 });
+    await shot(page, info, 'counter');
+  } finally {
+    await api('DELETE', `/api/v1/accounts/${account}/balance-rules`);
+  }
 });
 
 test('acknowledge and resolve an alarm', async ({ page }, info) => {
   const d = demo();
   // A real device event: a meter reports its cover opened over MQTT.
-  const meters = await api('GET', `/api/v1/organisations/${(await api('GET', '/api/v1/organisations')).items[0].id}/meters?limit=200`);
-  const meter = meters.items.find((m: any) => m.serial === (info.project.name === 'desktop' ? 'E-GZ-000009' : 'E-GZ-000010'));
+  const meter = await meterBySerial(info.project.name === 'desktop' ? 'E-GZ-000009' : 'E-GZ-000010');
   const { token } = await api('POST', `/api/v1/meters/${meter.id}/device-token`);
   const [host, port] = d.mqtt.split(':');
   const client = await mqtt.connectAsync({ host, port: Number(port), username: token, protocolVersion: 4, reconnectPeriod: 0 });

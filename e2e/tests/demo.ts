@@ -53,3 +53,13 @@ export async function shot(page: Page, info: TestInfo, name: string) {
     fs.writeFileSync(path.join(out, 'screenshots', file), body);
   }
 }
+
+/** A demo meter (as the API lists it) by its serial. */
+export async function meterBySerial(serial: string): Promise<any> {
+  const orgs = await api('GET', '/api/v1/organisations');
+  const org = orgs.items.find((o: any) => String(o.name).includes('Demo')) || orgs.items[0];
+  const meters = await api('GET', `/api/v1/organisations/${org.id}/meters?limit=200`);
+  const meter = meters.items.find((m: any) => m.serial === serial);
+  if (!meter) { throw new Error(`no demo meter ${serial}`); }
+  return meter;
+}

@@ -62,13 +62,13 @@ const STATES: &[(&str, AlarmState)] = &[
 /// This module's labels: (key, 简体中文, English).
 pub(crate) const TEXT: &[(&str, &str, &str)] = &[
     ("alarms.title", "告警", "Alarms"),
+    ("alarms.alarm", "告警", "Alarm"),
     ("alarms.severity", "级别", "Severity"),
     ("alarms.kind", "类型", "Kind"),
     ("alarms.state", "状态", "State"),
     ("alarms.serial", "表号", "Meter serial"),
     ("alarms.raised", "发生时间", "Raised"),
     ("alarms.meter", "表计", "Meter"),
-    ("alarms.detail", "详情", "Detail"),
     ("alarms.actions", "处理", "Handling"),
     ("alarms.clear_filters", "清除筛选", "Clear filters"),
     (

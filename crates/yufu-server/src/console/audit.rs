@@ -53,7 +53,6 @@ pub(crate) const TEXT: &[(&str, &str, &str)] = &[
     ),
     ("audit.from", "起始日期", "From (date)"),
     ("audit.to", "截止日期（含）", "To (date, inclusive)"),
-    ("audit.seq", "序号", "No."),
     ("audit.source", "来源地址", "Source"),
     ("audit.change", "变更", "Change"),
     ("audit.before", "变更前", "Before"),

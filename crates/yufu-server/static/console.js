@@ -133,7 +133,14 @@
           var q = new URLSearchParams(location.search).get(form.dataset.nextParam);
           if (q && q.charAt(0) === '/' && q.charAt(1) !== '/') { next = q; }
         }
-        location.href = next;
+        var target = new URL(next, location.href);
+        if (target.pathname === location.pathname && target.search === location.search) {
+          // Only the #fragment differs: the browser would merely scroll.
+          location.hash = target.hash;
+          location.reload();
+        } else {
+          location.href = target.href;
+        }
       } else {
         location.reload();
       }

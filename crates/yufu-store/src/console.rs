@@ -57,8 +57,7 @@ pub trait Console: Send + Sync {
     /// Resolves the alarm with a note, acknowledging it too when nobody
     /// had. `false` (nothing changes) when it was already resolved, or does
     /// not exist.
-    async fn resolve_alarm(&self, id: i64, by: &str, at_ms: i64, note: &str)
-    -> StoreResult<bool>;
+    async fn resolve_alarm(&self, id: i64, by: &str, at_ms: i64, note: &str) -> StoreResult<bool>;
 
     /// Staff users of `org` with their site scope, by id after `after`.
     async fn staff_page(

@@ -40,9 +40,7 @@ pub async fn fleet(config: Config, meters: usize) -> anyhow::Result<()> {
             (org.id, 0)
         }
         None => {
-            let org = store
-                .create_organisation(&NewOrganisation { name })
-                .await?;
+            let org = store.create_organisation(&NewOrganisation { name }).await?;
             demo::seed_tariffs(store.as_ref(), org.id).await?;
             generate(store.as_ref(), org.id, meters).await?;
             (org.id, meters)
@@ -114,7 +112,11 @@ async fn generate(
         let unit = Unit {
             id: UnitId::new(),
             building_id: building.context("a building")?,
-            code: parse(&format!("{}{:02}", in_building / 10 + 1, in_building % 10 + 1))?,
+            code: parse(&format!(
+                "{}{:02}",
+                in_building / 10 + 1,
+                in_building % 10 + 1
+            ))?,
             floor: i16::try_from(in_building / 10 + 1).unwrap_or(1),
             kind: UnitKind::Residential,
             area: AreaCentiSqm::new(8_000 + i64::try_from(n % 50).unwrap_or(0) * 100)?,

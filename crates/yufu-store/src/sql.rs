@@ -1092,21 +1092,37 @@ macro_rules! impl_sql_store {
                 filter: &$crate::MeterFilter,
                 page: &$crate::Page,
             ) -> $crate::StoreResult<Vec<$crate::domain::Meter>> {
-                // One static statement for every filter combination: a NULL
-                // parameter switches its condition off.
+                // Only the filters given become conditions, so the planner
+                // can use the index that fits (by account, by unit, by
+                // utility); `($n IS NULL OR col = $n)` hid them all and made
+                // an account's meters a scan of the organisation's meters
+                // (over a second at a million meters).
+                let mut conditions = String::new();
+                let mut values: Vec<String> = vec![org.to_string()];
+                let given = [
+                    ("utility", filter.utility.map(|u| u.as_str().to_owned())),
+                    ("status", filter.status.map(|s| s.as_str().to_owned())),
+                    ("unit_id", filter.unit_id.map(|u| u.to_string())),
+                    ("account_id", filter.account_id.map(|a| a.to_string())),
+                ];
+                for (column, value) in given {
+                    if let Some(v) = value {
+                        values.push(v);
+                        conditions.push_str(&format!(" AND {column} = ${}", values.len()));
+                    }
+                }
                 let sql = format!(
-                    "SELECT {} FROM meters WHERE organisation_id = $1 \
-                     AND ($2 IS NULL OR utility = $2) AND ($3 IS NULL OR status = $3) \
-                     AND ($4 IS NULL OR unit_id = $4) AND ($5 IS NULL OR account_id = $5) \
-                     AND id > $6 ORDER BY id LIMIT $7",
-                    __sql_rows::METER
+                    "SELECT {} FROM meters WHERE organisation_id = $1{conditions} \
+                     AND id > ${} ORDER BY id LIMIT ${}",
+                    __sql_rows::METER,
+                    values.len() + 1,
+                    values.len() + 2,
                 );
-                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(org.to_string())
-                    .bind(filter.utility.map(|u| u.as_str()))
-                    .bind(filter.status.map(|s| s.as_str()))
-                    .bind(filter.unit_id.map(|u| u.to_string()))
-                    .bind(filter.account_id.map(|a| a.to_string()))
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for v in values {
+                    query = query.bind(v);
+                }
+                let rows = query
                     .bind(page.after_key())
                     .bind(i64::from(page.limit()))
                     .fetch_all(&self.pool)

@@ -797,9 +797,12 @@ macro_rules! impl_sql_console {
                     .map(|i| format!("${}", i + 3))
                     .collect::<Vec<_>>()
                     .join(", ");
+                // No ORDER BY in SQL (see find_customers_by_phone): SQLite
+                // would walk the organisation in id order instead of the
+                // blind index. The few matches are sorted below.
                 let sql = format!(
                     "SELECT {} FROM customers WHERE organisation_id = $1 AND name_index IN ({list}) \
-                     ORDER BY id LIMIT $2",
+                     LIMIT $2",
                     __sql_rows::CUSTOMER
                 );
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -809,9 +812,12 @@ macro_rules! impl_sql_console {
                     q = q.bind(c);
                 }
                 let rows = q.fetch_all(&self.pool).await.map_err(__sql_helpers::plain)?;
-                rows.iter()
+                let mut found = rows
+                    .iter()
                     .map(|r| __sql_rows::customer(r).and_then(|c| __sql_helpers::open_customer(&vault, c)))
-                    .collect()
+                    .collect::<$crate::StoreResult<Vec<$crate::domain::Customer>>>()?;
+                found.sort_by_key(|c| c.id.to_string());
+                Ok(found)
             }
 
             // --- account, counter, tariffs ---

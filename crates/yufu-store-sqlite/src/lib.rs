@@ -133,12 +133,20 @@ impl SqliteStore {
         // the account or blind index (0.2 ms). `analysis_limit` samples
         // each index, so this takes about half a second at a million
         // meters and nothing on a small database.
+        // (One connection for both: the limit is a per-connection setting;
+        // without it ANALYZE reads every row, 11 s at a million meters.)
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         for pragma in ["PRAGMA analysis_limit = 1000", "ANALYZE"] {
             sqlx::query(pragma)
-                .execute(&self.pool)
+                .execute(&mut *conn)
                 .await
                 .map_err(|e| StoreError::Backend(format!("{pragma}: {e}")))?;
         }
+        drop(conn);
         let after = applied(&self.pool).await?;
         tracing::info!(
             applied_now = after - before,

@@ -38,6 +38,7 @@ macro_rules! contract {
 contract!(
     recharges_page_newest_first_per_account,
     tariff_revisions_list_and_read_by_number,
+    ledger_sums_since_match_a_full_scan_at_every_instant,
 );
 
 fn entry(no: i64, account: AccountId, amount: i64, prev_no: Option<i64>) -> EntryRow {
@@ -181,4 +182,62 @@ async fn tariff_revisions_list_and_read_by_number(db: &TestDb) {
         console.tariff_revision(mine, &missing, 1).await.unwrap(),
         None
     );
+}
+
+/// The dashboard's "today" and "this month": `ledger_sums_since` bisects
+/// the ledger's `no` (it has no time index). Entries with gaps in `no`,
+/// several at the same instant and two kinds; the answer for every
+/// threshold (before, on, between and after the entries) must equal the
+/// sum a plain scan gives.
+async fn ledger_sums_since_match_a_full_scan_at_every_instant(db: &TestDb) {
+    let account = AccountId::new();
+    let mut entries = Vec::new();
+    let mut prev = None;
+    // no: 3, 4, 7, 8, 9, 15, 16, …; time: steps of 1 s, pairs share one.
+    for i in 0..40i64 {
+        let no = 3 + i + (i / 3) * 2;
+        let mut e = entry(no, account, 0, prev);
+        e.seq = i + 1;
+        e.at_ms = 1_000_000 + (i / 2) * 1_000;
+        if i % 4 == 0 {
+            e.kind = "consumption".into();
+            e.amount_fen = -(i + 1);
+        } else {
+            e.amount_fen = 100 * (i + 1);
+        }
+        e.idempotency_key = format!("k-{no}");
+        prev = Some(no);
+        entries.push(e);
+    }
+    let batch = JournalBatch {
+        entries: entries.clone(),
+        ..JournalBatch::default()
+    };
+    db.store().journal().append(&batch).await.unwrap();
+    let console = db.store().console();
+    for at in (990_000..1_025_000).step_by(500) {
+        let got = console.ledger_sums_since(at).await.unwrap();
+        for kind in ["consumption", "recharge"] {
+            let want: Vec<&EntryRow> = entries
+                .iter()
+                .filter(|e| e.at_ms >= at && e.kind == kind)
+                .collect();
+            let found = got.iter().find(|l| l.kind == kind);
+            match found {
+                Some(l) => {
+                    assert_eq!(
+                        l.entries,
+                        i64::try_from(want.len()).unwrap(),
+                        "{kind} at {at}"
+                    );
+                    assert_eq!(
+                        l.amount_fen,
+                        want.iter().map(|e| e.amount_fen).sum::<i64>(),
+                        "{kind} at {at}"
+                    );
+                }
+                None => assert!(want.is_empty(), "{kind} at {at}: {} missed", want.len()),
+            }
+        }
+    }
 }

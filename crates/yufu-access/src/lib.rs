@@ -47,12 +47,23 @@ pub enum Permission {
     ReadAudit,
     /// Outbound webhook subscriptions.
     ManageWebhooks,
+    /// Procurement (设备采购): the catalogue, suppliers, purchase contract
+    /// drafts, deliveries, serial imports and acceptance checks.
+    ManageProcurement,
+    /// Approve or cancel a purchase contract someone of another role drafted.
+    ApproveProcurement,
+    /// Device management: installation plans, certifications, replacement
+    /// rollouts, retirement and scrapping.
+    ManageDevices,
+    /// Field work: complete installations, commission, swap meters, report
+    /// faults and repairs, remove devices.
+    InstallDevices,
     /// The customer portal: one's own accounts only.
     SelfService,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 17] = [
+    pub const ALL: [Permission; 21] = [
         Permission::ReadFleet,
         Permission::ReadPersonal,
         Permission::ManageFleet,
@@ -69,6 +80,10 @@ impl Permission {
         Permission::ManageUsers,
         Permission::ReadAudit,
         Permission::ManageWebhooks,
+        Permission::ManageProcurement,
+        Permission::ApproveProcurement,
+        Permission::ManageDevices,
+        Permission::InstallDevices,
         Permission::SelfService,
     ];
 
@@ -90,6 +105,10 @@ impl Permission {
             Permission::ManageUsers => "manage_users",
             Permission::ReadAudit => "read_audit",
             Permission::ManageWebhooks => "manage_webhooks",
+            Permission::ManageProcurement => "manage_procurement",
+            Permission::ApproveProcurement => "approve_procurement",
+            Permission::ManageDevices => "manage_devices",
+            Permission::InstallDevices => "install_devices",
             Permission::SelfService => "self_service",
         }
     }
@@ -148,6 +167,10 @@ pub fn permissions_of(actor: Actor) -> &'static [Permission] {
             ManageUsers,
             ReadAudit,
             ManageWebhooks,
+            ManageProcurement,
+            ApproveProcurement,
+            ManageDevices,
+            InstallDevices,
         ],
         Actor::Staff(Role::Manager) => &[
             ReadFleet,
@@ -162,8 +185,18 @@ pub fn permissions_of(actor: Actor) -> &'static [Permission] {
             ReadFinance,
             Import,
             Export,
+            ManageProcurement,
+            ManageDevices,
+            InstallDevices,
         ],
-        Actor::Staff(Role::Finance) => &[ReadFleet, RequestRefund, ApproveRefund, ReadFinance],
+        // Finance approves what a manager buys (a second role).
+        Actor::Staff(Role::Finance) => &[
+            ReadFleet,
+            RequestRefund,
+            ApproveRefund,
+            ReadFinance,
+            ApproveProcurement,
+        ],
         Actor::Staff(Role::Cashier) => &[ReadFleet, ReadPersonal, Recharge, RequestRefund],
         Actor::Staff(Role::ServiceAgent) => &[
             ReadFleet,
@@ -172,7 +205,7 @@ pub fn permissions_of(actor: Actor) -> &'static [Permission] {
             ServeCustomers,
             RequestRefund,
         ],
-        Actor::Staff(Role::Technician) => &[ReadFleet, SubmitReadings, OperateMeters],
+        Actor::Staff(Role::Technician) => &[ReadFleet, SubmitReadings, OperateMeters, InstallDevices],
         // Read-only, audit log included; personal data stays masked.
         Actor::Staff(Role::Auditor) => &[ReadFleet, ReadFinance, ReadAudit],
         Actor::Customer => &[SelfService],

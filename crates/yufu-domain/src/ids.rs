@@ -132,3 +132,38 @@ mod tests {
         assert!(err.to_string().starts_with("unit_id: not a UUID"), "{err}");
     }
 }
+id_type!(
+    /// A device model of the catalogue (maker + model).
+    DeviceModelId,
+    "model_id"
+);
+id_type!(
+    /// A supplier (供应商).
+    SupplierId,
+    "supplier_id"
+);
+id_type!(
+    /// A purchase contract (采购合同).
+    ContractId,
+    "contract_id"
+);
+id_type!(
+    /// A delivery (到货) against a contract.
+    DeliveryId,
+    "delivery_id"
+);
+id_type!(
+    /// An installation plan (安装计划): one device into one unit.
+    InstallationId,
+    "installation_id"
+);
+id_type!(
+    /// A staff certification (上岗证) for a utility.
+    CertificationId,
+    "certification_id"
+);
+id_type!(
+    /// A replacement rollout plan (逐步更新计划).
+    RolloutId,
+    "rollout_id"
+);

@@ -4,8 +4,10 @@ pub mod apportion;
 pub mod balance;
 pub mod command;
 mod error;
+pub mod evaluation;
 mod ids;
 pub mod ledger;
+pub mod lifecycle;
 mod model;
 mod money;
 mod personal;
@@ -13,7 +15,8 @@ mod text;
 
 pub use error::DomainError;
 pub use ids::{
-    AccountId, BuildingId, CustomerId, MeterId, OrganisationId, SiteId, StaffUserId, UnitId,
+    AccountId, BuildingId, CertificationId, ContractId, CustomerId, DeliveryId, DeviceModelId,
+    InstallationId, MeterId, OrganisationId, RolloutId, SiteId, StaffUserId, SupplierId, UnitId,
 };
 pub use model::{
     Account, AccountStatus, Building, Customer, CustomerClass, CustomerKind, Meter, MeterProtocol,

@@ -14,11 +14,14 @@ use yufu_domain::{AccountId, DomainError, Fen, MeterId, Utility};
 use yufu_tariff::{BillingState, MeterParams, Pricer, RateRegisters, Reading, Tariff, Verdict};
 
 mod commands;
+// --- meter swap (issue 8 helper): preview and tier-usage handover ---
+mod handover;
 #[cfg(test)]
 mod post_tests;
 mod snapshot;
 
 pub use commands::{CommandRefused, CommandUpdate, SafetyShutoff};
+pub use handover::Handover;
 pub use snapshot::{AccountSnapshot, MeterSnapshot, SiteSnapshot, SnapshotItem};
 
 /// Readings remembered per meter to recognise replays of recent ones (older
@@ -217,6 +220,10 @@ pub enum SetupError {
     UnknownSite(String),
     UnknownAccount(AccountId),
     UtilityMismatch { meter: Utility, tariff: Utility },
+    // --- meter swap (issue 8 helper) ---
+    UnknownMeter(MeterId),
+    /// A tier-usage handover ([`Engine::inherit_billing`]) that was refused.
+    InheritRefused { to: MeterId, reason: String },
 }
 
 impl std::fmt::Display for SetupError {
@@ -227,6 +234,10 @@ impl std::fmt::Display for SetupError {
             SetupError::UnknownAccount(a) => write!(f, "account {a} is not loaded"),
             SetupError::UtilityMismatch { meter, tariff } => {
                 write!(f, "a {meter} meter cannot use a {tariff} tariff")
+            }
+            SetupError::UnknownMeter(m) => write!(f, "meter {m} is not loaded"),
+            SetupError::InheritRefused { to, reason } => {
+                write!(f, "meter {to} cannot inherit tier usage: {reason}")
             }
         }
     }

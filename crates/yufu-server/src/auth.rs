@@ -646,6 +646,13 @@ const SCOPED_ROUTES: &[&str] = &[
     "/api/v1/alarms/{id}",
     "/api/v1/alarms/{id}/acknowledge",
     "/api/v1/alarms/{id}/resolve",
+    // device lifecycle (issue 8): installation plans are scoped through
+    // their unit's site by their handlers (lifecycle_api): the list is
+    // filtered, one plan outside the caller's sites is 404, a plan into
+    // such a unit is refused.
+    "/api/v1/installations",
+    "/api/v1/installations/{id}",
+    "/api/v1/installations/{id}/complete",
 ];
 
 /// The value of the first `{…}` segment of `route` in `path`.

@@ -10,6 +10,8 @@ pub mod console;
 mod device_api;
 mod engine_api;
 mod error;
+// device lifecycle (issue 8)
+mod lifecycle_api;
 mod metrics_layer;
 pub mod password;
 mod payments_api;
@@ -41,7 +43,8 @@ pub const DOCS_PATH: &str = "/api/docs";
 /// The largest request body a route reads unless it sets its own limit:
 /// `POST /api/v1/readings` and `POST /api/v1/reconciliation/{provider}`
 /// take [`MAX_BATCH_BODY_BYTES`], `POST /api/v1/import/{kind}`
-/// [`bulk_api::MAX_UPLOAD_BYTES`]. A larger body is answered 413.
+/// [`bulk_api::MAX_UPLOAD_BYTES`], `POST /api/v1/deliveries/{id}/serials`
+/// [`lifecycle_api::MAX_SERIALS_BODY_BYTES`]. A larger body is answered 413.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// The body limit of the routes that take batches (readings, a provider's
 /// settlement file).
@@ -78,7 +81,9 @@ pub struct AppState {
         (name = "data", description = "Organisations, sites, buildings, units, customers, accounts and meters"),
         (name = "engine", description = "The prepaid engine: readings, recharges, balances, ledgers, meter commands"),
         (name = "payments", description = "Online payment callbacks, reconciliation, receipts, refunds and finance exports"),
-        (name = "portal", description = "The customer self-service portal")
+        (name = "portal", description = "The customer self-service portal"),
+        // device lifecycle (issue 8)
+        (name = "lifecycle", description = "Device lifecycle: catalogue, suppliers, purchase contracts, deliveries and acceptance, installation, commissioning, swaps, replacement and retirement")
     )
 )]
 struct ApiDoc;
@@ -102,6 +107,8 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(refunds_api::routes())
         .merge(bulk_api::routes())
         .merge(webhooks_api::routes())
+        // device lifecycle (issue 8)
+        .merge(lifecycle_api::routes())
         .split_for_parts();
     doc.merge(data_doc);
     document_common_responses(&mut doc);

@@ -255,6 +255,100 @@ pub const RULES: &[(&str, &str, Rule)] = &[
         "/api/v1/tickets/{id}/reply",
         Rule::Perm(ServeCustomers),
     ),
+    // device lifecycle (issue 8)
+    ("GET", "/api/v1/device-models", Rule::Perm(ReadFleet)),
+    ("POST", "/api/v1/device-models", Rule::Perm(ManageProcurement)),
+    ("GET", "/api/v1/suppliers", Rule::Perm(ReadFleet)),
+    ("POST", "/api/v1/suppliers", Rule::Perm(ManageProcurement)),
+    ("GET", "/api/v1/suppliers/{id}", Rule::Perm(ReadFleet)),
+    (
+        "POST",
+        "/api/v1/suppliers/{id}/qualifications",
+        Rule::Perm(ManageProcurement),
+    ),
+    ("GET", "/api/v1/contracts", Rule::Perm(ReadFleet)),
+    ("POST", "/api/v1/contracts", Rule::Perm(ManageProcurement)),
+    ("GET", "/api/v1/contracts/{id}", Rule::Perm(ReadFleet)),
+    (
+        "POST",
+        "/api/v1/contracts/{id}/approve",
+        Rule::Perm(ApproveProcurement),
+    ),
+    (
+        "POST",
+        "/api/v1/contracts/{id}/cancel",
+        Rule::Perm(ApproveProcurement),
+    ),
+    (
+        "POST",
+        "/api/v1/contracts/{id}/deliveries",
+        Rule::Perm(ManageProcurement),
+    ),
+    ("GET", "/api/v1/deliveries/{id}", Rule::Perm(ReadFleet)),
+    (
+        "POST",
+        "/api/v1/deliveries/{id}/serials",
+        Rule::Perm(ManageProcurement),
+    ),
+    ("GET", "/api/v1/devices", Rule::Perm(ReadFleet)),
+    ("GET", "/api/v1/meters/{id}/device", Rule::Perm(ReadFleet)),
+    (
+        "POST",
+        "/api/v1/meters/{id}/acceptance",
+        Rule::Perm(ManageProcurement),
+    ),
+    // The permission depends on the body's action (manage_procurement,
+    // install_devices or manage_devices): the handler checks it
+    // (lifecycle_api::act); the table can only name the least of them.
+    ("POST", "/api/v1/meters/{id}/lifecycle", Rule::Perm(ReadFleet)),
+    (
+        "POST",
+        "/api/v1/meters/{id}/remove",
+        Rule::Perm(InstallDevices),
+    ),
+    ("POST", "/api/v1/meters/{id}/scrap", Rule::Perm(ManageDevices)),
+    (
+        "POST",
+        "/api/v1/meters/{id}/commission",
+        Rule::Perm(InstallDevices),
+    ),
+    ("POST", "/api/v1/meters/{id}/swap", Rule::Perm(InstallDevices)),
+    ("GET", "/api/v1/certifications", Rule::Perm(ReadFleet)),
+    ("POST", "/api/v1/certifications", Rule::Perm(ManageDevices)),
+    (
+        "POST",
+        "/api/v1/certifications/{id}/revoke",
+        Rule::Perm(ManageDevices),
+    ),
+    // installations check site scope themselves (auth::SCOPED_ROUTES)
+    ("GET", "/api/v1/installations", Rule::Perm(ReadFleet)),
+    ("POST", "/api/v1/installations", Rule::Perm(ManageDevices)),
+    ("GET", "/api/v1/installations/{id}", Rule::Perm(ReadFleet)),
+    (
+        "POST",
+        "/api/v1/installations/{id}/complete",
+        Rule::Perm(InstallDevices),
+    ),
+    (
+        "POST",
+        "/api/v1/installations/{id}/cancel",
+        Rule::Perm(ManageDevices),
+    ),
+    ("GET", "/api/v1/replacement/due", Rule::Perm(ReadFleet)),
+    (
+        "POST",
+        "/api/v1/replacement/cost-benefit",
+        Rule::Perm(ReadFleet),
+    ),
+    ("GET", "/api/v1/rollouts", Rule::Perm(ReadFleet)),
+    ("POST", "/api/v1/rollouts", Rule::Perm(ManageDevices)),
+    ("GET", "/api/v1/rollouts/{id}", Rule::Perm(ReadFleet)),
+    (
+        "POST",
+        "/api/v1/rollouts/{id}/approve-pilot",
+        Rule::Perm(ManageDevices),
+    ),
+    ("GET", "/api/v1/sites/{id}/demand", Rule::Perm(ReadFleet)),
     // the payment simulator's "Pay" (demo only; 404 unless switched on):
     // it plays the provider, whose hosted page anyone with the link opens
     ("POST", "/api/v1/paysim/{id}/pay", Rule::Public),

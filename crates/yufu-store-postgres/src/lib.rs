@@ -180,4 +180,6 @@ pub fn migration_names() -> Vec<String> {
 yufu_store::impl_sql_store!(PostgresStore, sqlx::postgres::PgRow);
 yufu_store::impl_sql_access!(PostgresStore);
 yufu_store::impl_sql_console!(PostgresStore);
+yufu_store::impl_sql_procurement!(PostgresStore);
+yufu_store::impl_sql_field!(PostgresStore);
 yufu_store::impl_sql_journal!(PostgresStore, sqlx::Postgres, unnest);

@@ -206,4 +206,6 @@ pub fn migration_names() -> Vec<String> {
 yufu_store::impl_sql_store!(SqliteStore, sqlx::sqlite::SqliteRow);
 yufu_store::impl_sql_access!(SqliteStore);
 yufu_store::impl_sql_console!(SqliteStore);
+yufu_store::impl_sql_procurement!(SqliteStore);
+yufu_store::impl_sql_field!(SqliteStore);
 yufu_store::impl_sql_journal!(SqliteStore, sqlx::Sqlite);

@@ -17,6 +17,9 @@ pub mod access_sql;
 pub mod console;
 #[doc(hidden)]
 pub mod console_sql;
+pub mod lifecycle;
+pub mod procurement_sql;
+pub mod field_sql;
 pub mod journal;
 #[doc(hidden)]
 pub mod journal_sql;
@@ -25,6 +28,7 @@ pub mod sql;
 
 pub use access::Access;
 pub use console::Console;
+pub use lifecycle::{Field, Procurement};
 pub use journal::Journal;
 pub use yufu_vault::Vault;
 
@@ -32,6 +36,8 @@ pub use yufu_vault::Vault;
 pub use serde as __serde;
 #[doc(hidden)]
 pub use serde_json as __serde_json;
+#[doc(hidden)]
+pub use uuid as __uuid;
 #[doc(hidden)]
 pub use yufu_vault as __vault;
 
@@ -265,6 +271,12 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// Console and portal reads and records (dashboard aggregates, alarm
     /// handling, tickets, payment orders).
     fn console(&self) -> &dyn Console;
+
+    /// The device lifecycle from catalogue to stock (see [`lifecycle`]).
+    fn procurement(&self) -> &dyn Procurement;
+
+    /// The device lifecycle from installation to the scrapyard.
+    fn field(&self) -> &dyn Field;
 
     /// Gives the store the key for personal data (see [`VaultSlot`]).
     fn set_vault(&self, vault: std::sync::Arc<Vault>);

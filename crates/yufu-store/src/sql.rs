@@ -456,6 +456,14 @@ macro_rules! impl_sql_store {
                 self
             }
 
+            fn procurement(&self) -> &dyn $crate::Procurement {
+                self
+            }
+
+            fn field(&self) -> &dyn $crate::Field {
+                self
+            }
+
             fn set_vault(&self, vault: std::sync::Arc<$crate::Vault>) {
                 self.vault.set(vault);
             }

@@ -43,6 +43,15 @@ pub enum ConfigChange {
     RemoveMeter {
         id: MeterId,
     },
+    // --- meter swap (issue 8 helper) ---
+    /// A meter swap (数据迁移): `to` replaces `from` on the same account and
+    /// continues its tier-period usage, sub-fen carry and fixed-charge mark
+    /// (see `yufu_engine::Engine::inherit_billing`). Both must be loaded.
+    /// Moved, not copied: journaled once, a repeat finds nothing to move.
+    Inherit {
+        from: MeterId,
+        to: MeterId,
+    },
 }
 
 /// A recharge as journaled.

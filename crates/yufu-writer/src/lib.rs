@@ -16,6 +16,9 @@ use yufu_store::{Store, StoreError};
 
 pub mod dispatch;
 pub mod event;
+// --- meter swap (issue 8 helper) ---
+#[cfg(test)]
+mod inherit_tests;
 #[cfg(test)]
 mod post_tests;
 mod state;
@@ -235,6 +238,15 @@ enum Request {
     Checkpoint {
         reply: oneshot::Sender<Result<(), WriterError>>,
     },
+    // --- meter swap (issue 8 helper) ---
+    Preview {
+        reading: ReadingIn,
+        reply: oneshot::Sender<Option<yufu_tariff::Verdict>>,
+    },
+    Billing {
+        id: MeterId,
+        reply: oneshot::Sender<Option<yufu_tariff::BillingState>>,
+    },
     Alarms {
         raise: Vec<yufu_store::journal::AlarmRow>,
         clear: Vec<yufu_store::journal::AlarmClear>,
@@ -398,6 +410,28 @@ impl Writer {
 
     pub async fn checkpoint(&self) -> Result<(), WriterError> {
         self.ask(|reply| Request::Checkpoint { reply }).await?
+    }
+
+    // --- meter swap (issue 8 helper) ---
+
+    /// The verdict the reading would get now, without applying or storing
+    /// it (`None`: the meter is not billed). A meter swap checks its final
+    /// reading with this first, so a refused swap leaves nothing behind.
+    /// Another reading may change the answer before an ingest that follows.
+    pub async fn preview(
+        &self,
+        reading: ReadingIn,
+    ) -> Result<Option<yufu_tariff::Verdict>, WriterError> {
+        self.ask(|reply| Request::Preview { reading, reply }).await
+    }
+
+    /// A billed meter's billing state (last billed reading, tier-period
+    /// usage, sub-fen carry), as applied so far.
+    pub async fn billing_state(
+        &self,
+        id: MeterId,
+    ) -> Result<Option<yufu_tariff::BillingState>, WriterError> {
+        self.ask(|reply| Request::Billing { id, reply }).await
     }
 
     /// Changes whenever a commit queued or changed a command.
@@ -644,6 +678,15 @@ enum Answer {
     ),
     Meter(oneshot::Sender<Option<MeterView>>, Option<MeterView>),
     Due(oneshot::Sender<DueCommands>, DueCommands),
+    // --- meter swap (issue 8 helper) ---
+    Preview(
+        oneshot::Sender<Option<yufu_tariff::Verdict>>,
+        Option<yufu_tariff::Verdict>,
+    ),
+    Billing(
+        oneshot::Sender<Option<yufu_tariff::BillingState>>,
+        Option<yufu_tariff::BillingState>,
+    ),
 }
 
 pub type DueCommands = (
@@ -710,6 +753,12 @@ impl Answer {
             }
             (Answer::Due(tx, due), _) => {
                 let _ = tx.send(due);
+            }
+            (Answer::Preview(tx, verdict), _) => {
+                let _ = tx.send(verdict);
+            }
+            (Answer::Billing(tx, state), _) => {
+                let _ = tx.send(state);
             }
         }
     }
@@ -969,6 +1018,13 @@ impl Run {
                     answers.push(Answer::Due(reply, (due, next)));
                 }
                 Request::Checkpoint { reply } => checkpoint_replies.push(reply),
+                // --- meter swap (issue 8 helper): reads, answered after the commit ---
+                Request::Preview { reading, reply } => {
+                    answers.push(Answer::Preview(reply, state.engine.preview(&reading)));
+                }
+                Request::Billing { id, reply } => {
+                    answers.push(Answer::Billing(reply, state.engine.billing_state(id)));
+                }
                 Request::Alarms {
                     raise,
                     clear,

@@ -283,6 +283,12 @@ impl State {
                     self.orphan_heads.insert(*id, mark);
                 }
             }
+            // --- meter swap (issue 8 helper) ---
+            ConfigChange::Inherit { from, to } => {
+                self.engine
+                    .inherit_billing(*from, *to)
+                    .map_err(|e| e.to_string())?;
+            }
         }
         let seq = self.take_seq(replayed);
         batch.events.push(EventRow {
@@ -319,6 +325,11 @@ impl State {
                     && e.meter_shared(*id) == Some(shared.as_ref())
             }
             ConfigChange::RemoveMeter { id } => !e.has_meter(*id),
+            // Nothing left to move (already moved): journal nothing. Unknown
+            // meters fall through to the apply, which reports them.
+            ConfigChange::Inherit { from, to } => {
+                e.has_meter(*from) && e.has_meter(*to) && !e.has_handover(*from, *to)
+            }
         }
     }
 

@@ -17,6 +17,7 @@ mod bench_mqtt;
 mod config;
 mod demo;
 mod import_cmd;
+mod lifecycle_cmd;
 mod password;
 mod protocol_cmd;
 mod run;
@@ -132,6 +133,15 @@ enum Command {
         /// Check the file and print every problem; write nothing.
         #[arg(long)]
         dry_run: bool,
+    },
+    /// The device lifecycle (设备全生命周期): a device's history, delivery
+    /// serial imports, moves, contracts, supplier scorecards, replacement.
+    Lifecycle {
+        #[command(subcommand)]
+        command: LifecycleCommand,
+        /// Organisation id or name; default: the only one.
+        #[arg(long, global = true)]
+        organisation: Option<String>,
     },
     /// Measure Yufu's speed (see BENCHMARKS.md).
     Bench {
@@ -303,6 +313,37 @@ enum DeviceCommand {
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     config::parse_duration(s)
+}
+
+#[derive(Debug, Subcommand)]
+enum LifecycleCommand {
+    /// A device's state, warranty and whole history (who, when, why).
+    Show { serial: String },
+    /// Import a delivery's serial numbers from CSV (columns: serial,
+    /// comm_address, contract_line, note); every bad row is printed and
+    /// nothing is written unless the whole file is right.
+    Serials {
+        /// The delivery's id (from the API or the console).
+        delivery: String,
+        file: PathBuf,
+        /// Check the file against the contract and print every problem; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Move a device: return_to_supplier, stock, report_fault, start_repair,
+    /// repair, restock or retire.
+    Move {
+        serial: String,
+        action: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// A purchase contract's totals and delivery progress per line.
+    Contract { id: String },
+    /// Every supplier's scorecard.
+    Suppliers,
+    /// Devices due for replacement (service life, fault rates), and why.
+    Due,
 }
 
 #[derive(Debug, Subcommand)]
@@ -583,6 +624,28 @@ fn main() -> ExitCode {
             Command::Keys {
                 command: KeysCommand::Rotate,
             } => access_cmd::keys_rotate(config).await,
+            Command::Lifecycle {
+                command,
+                organisation,
+            } => {
+                let org = organisation.as_deref();
+                match command {
+                    LifecycleCommand::Show { serial } => lifecycle_cmd::show(config, &serial, org).await,
+                    LifecycleCommand::Serials {
+                        delivery,
+                        file,
+                        dry_run,
+                    } => lifecycle_cmd::serials(config, &delivery, &file, dry_run, org).await,
+                    LifecycleCommand::Move {
+                        serial,
+                        action,
+                        reason,
+                    } => lifecycle_cmd::move_device(config, &serial, &action, &reason, org).await,
+                    LifecycleCommand::Contract { id } => lifecycle_cmd::contract(config, &id, org).await,
+                    LifecycleCommand::Suppliers => lifecycle_cmd::suppliers(config, org).await,
+                    LifecycleCommand::Due => lifecycle_cmd::due(config, org).await,
+                }
+            }
             Command::Import {
                 kind,
                 file,
@@ -598,7 +661,9 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         // A bad input file: its problems are printed already.
-        Err(e) if e.is::<import_cmd::ProblemsFound>() => {
+        Err(e)
+            if e.is::<import_cmd::ProblemsFound>() || e.is::<lifecycle_cmd::SerialProblems>() =>
+        {
             eprintln!("error: {e}");
             ExitCode::from(EXIT_INPUT)
         }

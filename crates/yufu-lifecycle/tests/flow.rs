@@ -1,0 +1,520 @@
+//! One device through its whole life by the services alone (real SQLite
+//! store, real writer): contract → second-role approval → delivery → serial
+//! import → acceptance → stock → installation (certification and checklist
+//! gates) → fault and repair → removal → scrap, and the history that
+//! records it. Each gate is shown refusing what it must.
+
+use std::sync::Arc;
+
+use jiff::civil::date;
+use yufu_domain::lifecycle::{Action, CheckItem, CheckResult, DeviceState};
+use yufu_domain::*;
+use yufu_lifecycle::service::{self, Ctx, LifecycleError};
+use yufu_store::Store;
+use yufu_store_contract::TestDb;
+
+const ELECTRICITY: &str =
+    include_str!("../../../examples/tariffs/guangdong-residential-electricity.toml");
+const TARIFF: &str = "guangdong-residential-electricity";
+
+fn p<T: std::str::FromStr<Err = DomainError>>(s: &str) -> T {
+    s.parse().expect("valid test value")
+}
+
+fn ctx<'a>(
+    store: &'a dyn Store,
+    writer: Option<&'a yufu_writer::Writer>,
+    org: OrganisationId,
+    actor: &'a str,
+    role: &'a str,
+) -> Ctx<'a> {
+    let now = jiff::Timestamp::now();
+    Ctx {
+        store,
+        writer,
+        org,
+        actor,
+        role,
+        now,
+        today: jiff::tz::TimeZone::UTC.to_datetime(now).date(),
+    }
+}
+
+fn refused(r: Result<impl std::fmt::Debug, LifecycleError>) -> String {
+    match r {
+        Err(LifecycleError::Refused(m)) => m,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_device_from_contract_to_scrapyard() {
+    let db = TestDb::sqlite().await;
+    let store: Arc<dyn Store> = db.shared();
+    let s = store.as_ref();
+    let org = s
+        .create_organisation(&NewOrganisation {
+            name: p("Lifecycle"),
+        })
+        .await
+        .expect("organisation");
+    s.add_tariff_revision(&NewTariffRevision {
+        organisation_id: org.id,
+        code: p(TARIFF),
+        utility: Utility::Electricity,
+        name: "Residential".into(),
+        source_toml: ELECTRICITY.to_owned(),
+    })
+    .await
+    .expect("tariff");
+    let site = s
+        .create_site(&NewSite {
+            organisation_id: org.id,
+            code: p("S1"),
+            name: p("Site"),
+            city: p("广州"),
+            timezone: TimeZoneName::shanghai(),
+        })
+        .await
+        .expect("site");
+    let building = s
+        .create_building(&NewBuilding {
+            site_id: site.id,
+            code: p("A"),
+            name: p("A"),
+            floors: 1,
+        })
+        .await
+        .expect("building");
+    let unit = s
+        .create_unit(&NewUnit {
+            building_id: building.id,
+            code: p("A-101"),
+            floor: 1,
+            kind: UnitKind::Residential,
+            area: AreaCentiSqm::new(9000).expect("area"),
+        })
+        .await
+        .expect("unit");
+    let customer = s
+        .create_customer(
+            &NewCustomer::new(org.id, CustomerKind::Person, "陈伟", None, None, None)
+                .expect("customer"),
+        )
+        .await
+        .expect("customer");
+    let account = s
+        .create_account(&NewAccount {
+            organisation_id: org.id,
+            number: p("LC0001"),
+            customer_id: customer.id,
+            class: CustomerClass::Residential,
+        })
+        .await
+        .expect("account");
+    let installer = s
+        .create_staff_user(&NewStaffUser {
+            organisation_id: org.id,
+            username: p("wang.installer"),
+            display_name: p("王师傅"),
+            role: Role::Technician,
+            password_hash: "x".into(),
+        })
+        .await
+        .expect("installer");
+
+    let (writer, task) = yufu_writer::start(
+        Arc::clone(&store),
+        yufu_writer::WriterConfig {
+            checkpoint_every: 0,
+            checkpoint_on_shutdown: false,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("writer");
+
+    let manager = ctx(s, Some(&writer), org.id, "user:li.manager", "manager");
+    let other_manager = ctx(s, Some(&writer), org.id, "user:zhou.manager", "manager");
+    let finance = ctx(s, Some(&writer), org.id, "user:chen.finance", "finance");
+
+    // Catalogue, supplier, contract.
+    let model = service::create_model(
+        &manager,
+        serde_json::from_value(serde_json::json!({
+            "maker": "林洋", "model": "DDZY71", "utility": "electricity", "protocol": "dlt645_2007",
+            "phases": 1, "accuracy_class": "2", "service_life_years": 10,
+            "features": ["remote_switch", "multi_rate"], "list_price_fen": 32000
+        }))
+        .expect("model json"),
+    )
+    .await
+    .expect("model");
+    let supplier = service::create_supplier(
+        &manager,
+        serde_json::from_value(serde_json::json!({"name": "广州电表有限公司", "contact_name": "刘", "contact_phone": "020-1234"}))
+            .expect("supplier json"),
+    )
+    .await
+    .expect("supplier");
+    let due = date(2030, 1, 1);
+    let view = service::create_contract(
+        &manager,
+        serde_json::from_value(serde_json::json!({
+            "number": "HT-2026-001", "supplier_id": supplier.id, "warranty_months": 24,
+            "transport_fen": 5000, "installation_fen": 10000, "commissioning_fen": 2000,
+            "lines": [{"model_id": model.id, "quantity": 2, "unit_price_fen": 30000, "delivery_due": due.to_string()}]
+        }))
+        .expect("contract json"),
+    )
+    .await
+    .expect("contract");
+    assert_eq!(view.goods_fen, 60_000);
+    assert_eq!(
+        view.total_fen, 77_000,
+        "goods + transport + installation + commissioning"
+    );
+    let contract = view.contract.id;
+
+    // A delivery needs an approved contract; approval needs a second person of a second role.
+    let d_in = || {
+        serde_json::from_value(
+            serde_json::json!({"note_number": "SH-1", "delivered_on": "2026-01-05"}),
+        )
+        .expect("delivery")
+    };
+    assert!(matches!(
+        service::create_delivery(&manager, contract, d_in()).await,
+        Err(LifecycleError::Conflict(_))
+    ));
+    assert!(
+        refused(service::approve_contract(&manager, contract).await).contains("another person")
+    );
+    assert!(
+        refused(service::approve_contract(&other_manager, contract).await).contains("second role")
+    );
+    let approved = service::approve_contract(&finance, contract)
+        .await
+        .expect("approved");
+    assert_eq!(
+        approved.contract.approved_by.as_deref(),
+        Some("user:chen.finance")
+    );
+    let delivery = service::create_delivery(&manager, contract, d_in())
+        .await
+        .expect("delivery");
+
+    // Serial import: a dry run with bad rows reports each, precisely, and writes nothing.
+    let bad = "serial,comm_address,contract_line\n000000000101,000000000101,1\n000000000102,12AB,1\n000000000103,000000000103,2\n";
+    let report = service::import_serials(&manager, delivery.id, bad.as_bytes(), true)
+        .await
+        .expect("report");
+    let lines: Vec<u64> = report.problems.iter().map(|p| p.line).collect();
+    assert_eq!(lines, vec![3, 4], "{:?}", report.problems);
+    assert!(
+        report.problems[1].message.contains("has no line 2"),
+        "{:?}",
+        report.problems[1]
+    );
+    assert!(report.devices.is_empty());
+    // Three devices against a line of two: the first one too many is named.
+    let too_many = "serial\n000000000101\n000000000102\n000000000103\n";
+    let report = service::import_serials(&manager, delivery.id, too_many.as_bytes(), false)
+        .await
+        .expect("report");
+    assert_eq!(report.problems.len(), 1);
+    assert_eq!(report.problems[0].line, 4, "{:?}", report.problems);
+    let good = "serial,note\n000000000101,box 1\n000000000102,box 1\n";
+    let dry = service::import_serials(&manager, delivery.id, good.as_bytes(), true)
+        .await
+        .expect("dry");
+    assert!(dry.problems.is_empty() && dry.devices.iter().all(|d| d.meter_id.is_none()));
+    assert!(
+        s.find_meter_by_serial(org.id, &p("000000000101"))
+            .await
+            .expect("lookup")
+            .is_none(),
+        "a dry run writes nothing"
+    );
+    let done = service::import_serials(&manager, delivery.id, good.as_bytes(), false)
+        .await
+        .expect("import");
+    let ids: Vec<MeterId> = done
+        .devices
+        .iter()
+        .map(|d| d.meter_id.expect("created"))
+        .collect();
+    let again = service::import_serials(&manager, delivery.id, good.as_bytes(), false)
+        .await
+        .expect("again");
+    assert!(
+        again
+            .problems
+            .iter()
+            .any(|p| p.message.contains("already registered")
+                || p.message.contains("left to deliver"))
+    );
+
+    // Acceptance: one passes (warranty from today, 24 months), one is rejected and returned.
+    let pass = serde_json::from_value(
+        serde_json::json!({"appearance_ok": true, "accessories_ok": true, "function_ok": true}),
+    )
+    .expect("check");
+    let d = service::check_device(&manager, ids[0], pass)
+        .await
+        .expect("accepted");
+    assert_eq!(d.state, DeviceState::Accepted);
+    assert_eq!(
+        d.warranty_ends_on,
+        Some(yufu_domain::lifecycle::warranty_end(manager.today, 24).expect("end"))
+    );
+    let fail_without_reason = serde_json::from_value(
+        serde_json::json!({"appearance_ok": false, "accessories_ok": true, "function_ok": true}),
+    )
+    .expect("check");
+    assert!(matches!(
+        service::check_device(&manager, ids[1], fail_without_reason).await,
+        Err(LifecycleError::Invalid(_))
+    ));
+    let fail = serde_json::from_value(serde_json::json!({"appearance_ok": false, "accessories_ok": true, "function_ok": true, "reason": "cracked cover"})).expect("check");
+    assert_eq!(
+        service::check_device(&manager, ids[1], fail)
+            .await
+            .expect("rejected")
+            .state,
+        DeviceState::Rejected
+    );
+    assert_eq!(
+        service::act(&manager, ids[1], Action::ReturnToSupplier, "RMA 7")
+            .await
+            .expect("returned")
+            .state,
+        DeviceState::Returned
+    );
+    // An illegal move is refused with the ways that exist.
+    let err = service::act(&manager, ids[0], Action::ReportFault, "?")
+        .await
+        .expect_err("illegal");
+    assert!(
+        err.to_string().contains("from accepted it can stock"),
+        "{err}"
+    );
+    service::act(&manager, ids[0], Action::Stock, "shelf B3")
+        .await
+        .expect("stock");
+    let progress = service::contract_view(&manager, contract)
+        .await
+        .expect("view");
+    assert_eq!(
+        (
+            progress.lines[0].accepted,
+            progress.lines[0].returned,
+            progress.lines[0].outstanding
+        ),
+        (1, 1, 1)
+    );
+
+    // Installation: refused without a certification, with an expired one, with another utility's.
+    let plan = |on: jiff::civil::Date| -> service::PlanIn {
+        serde_json::from_value(serde_json::json!({
+            "meter_id": ids[0], "unit_id": unit.id, "account_id": account.id, "tariff_code": TARIFF,
+            "scheduled_on": on.to_string(), "installer_id": installer.id
+        }))
+        .expect("plan")
+    };
+    let today = manager.today;
+    assert!(
+        refused(service::plan_installation(&manager, plan(today)).await)
+            .contains("holds no valid electricity certification")
+    );
+    let cert = |utility: &str,
+                from: jiff::civil::Date,
+                to: jiff::civil::Date|
+     -> service::CertificationIn {
+        serde_json::from_value(
+            serde_json::json!({"staff_user_id": installer.id, "utility": utility, "number": "C-1",
+            "issued_on": from.to_string(), "expires_on": to.to_string()}),
+        )
+        .expect("cert")
+    };
+    let yesterday = today.yesterday().expect("yesterday");
+    service::add_certification(&manager, cert("electricity", date(2020, 1, 1), yesterday))
+        .await
+        .expect("expired cert");
+    service::add_certification(&manager, cert("gas", date(2020, 1, 1), date(2040, 1, 1)))
+        .await
+        .expect("gas cert");
+    let why = refused(service::plan_installation(&manager, plan(today)).await);
+    assert!(
+        why.contains(&format!("expired {yesterday}")) && why.contains("gas C-1"),
+        "{why}"
+    );
+    service::add_certification(&manager, cert("electricity", date(2020, 1, 1), today))
+        .await
+        .expect("valid cert");
+    let planned = service::plan_installation(&manager, plan(today))
+        .await
+        .expect("planned");
+
+    // The checklist gate: a failed item is recorded and refused; the meter stays in stock.
+    let item = |item, passed| CheckResult {
+        item,
+        passed,
+        note: if passed {
+            String::new()
+        } else {
+            "no earth".into()
+        },
+    };
+    let failed = service::CompleteIn {
+        checklist: vec![
+            item(CheckItem::Wiring, true),
+            item(CheckItem::Grounding, false),
+        ],
+        opening_reading: 1_000,
+    };
+    assert!(
+        refused(service::complete_installation(&manager, planned.id, failed).await)
+            .contains("grounding (no earth)")
+    );
+    assert_eq!(
+        service::installation(&manager, planned.id)
+            .await
+            .expect("plan")
+            .status
+            .as_str(),
+        "planned"
+    );
+    assert!(
+        s.field()
+            .get_installation(planned.id)
+            .await
+            .expect("plan")
+            .checklist
+            .is_some(),
+        "the failed checklist is recorded"
+    );
+    let ok = service::CompleteIn {
+        checklist: vec![
+            item(CheckItem::Wiring, true),
+            item(CheckItem::Grounding, true),
+        ],
+        opening_reading: 1_000,
+    };
+    service::complete_installation(&manager, planned.id, ok)
+        .await
+        .expect("installed");
+    let meter = s.get_meter(ids[0]).await.expect("meter");
+    assert_eq!(
+        (meter.unit_id, meter.account_id, meter.status),
+        (Some(unit.id), Some(account.id), MeterStatus::Installed)
+    );
+    let engine = writer
+        .meter(ids[0])
+        .await
+        .expect("writer")
+        .expect("the engine bills it");
+    assert!(
+        engine.readings_head.is_some(),
+        "the opening reading reached the engine"
+    );
+
+    // Commissioning needs a live device (tests/commission.rs); here the
+    // device moves by hand past it to show the rest of the life.
+    for (from, to, action) in [
+        (
+            DeviceState::Installed,
+            DeviceState::Commissioned,
+            Action::Commission,
+        ),
+        (
+            DeviceState::Commissioned,
+            DeviceState::InService,
+            Action::PutInService,
+        ),
+    ] {
+        s.procurement()
+            .move_device(&yufu_store::lifecycle::Transition {
+                meter: ids[0],
+                from,
+                to,
+                action,
+                actor: "test".into(),
+                reason: "test".into(),
+                detail: "{}".into(),
+                at_ms: jiff::Timestamp::now().as_millisecond(),
+            })
+            .await
+            .expect("move");
+    }
+    service::act(&manager, ids[0], Action::ReportFault, "display blank")
+        .await
+        .expect("faulty");
+    service::act(&manager, ids[0], Action::StartRepair, "ticket 9")
+        .await
+        .expect("repair");
+    service::act(&manager, ids[0], Action::Repair, "display replaced")
+        .await
+        .expect("back in service");
+    let removed = service::remove(&manager, ids[0], "building demolished")
+        .await
+        .expect("removed");
+    assert_eq!(
+        (removed.state, removed.unit_id, removed.faults),
+        (DeviceState::Removed, None, 1)
+    );
+    let disposal = serde_json::from_value(
+        serde_json::json!({"method": "recycler", "reason": "end of life", "record": "GZ-RC-88"}),
+    )
+    .expect("disposal");
+    service::scrap(&manager, ids[0], disposal)
+        .await
+        .expect("scrapped");
+
+    let view = service::device_view(&manager, ids[0]).await.expect("view");
+    let path: Vec<&str> = view.history.iter().map(|e| e.to_state.as_str()).collect();
+    assert_eq!(
+        path,
+        [
+            "ordered",
+            "received",
+            "accepted",
+            "in_stock",
+            "installed",
+            "commissioned",
+            "in_service",
+            "faulty",
+            "under_repair",
+            "in_service",
+            "removed",
+            "scrapped"
+        ]
+    );
+    assert!(
+        view.history
+            .iter()
+            .all(|e| !e.actor.is_empty() && !e.reason.is_empty())
+    );
+    assert_eq!(view.disposal.expect("disposal").record, "GZ-RC-88");
+    assert!(view.next_actions.is_empty(), "scrapped is final");
+    assert_eq!(
+        s.get_meter(ids[0]).await.expect("meter").status,
+        MeterStatus::Retired
+    );
+
+    let card = service::scorecard(&manager, supplier.id)
+        .await
+        .expect("scorecard");
+    assert_eq!(
+        (
+            card.facts.checked,
+            card.facts.passed,
+            card.facts.delivered,
+            card.facts.field_faults
+        ),
+        (2, 1, 2, 1)
+    );
+
+    drop(writer);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), task.handle).await;
+}

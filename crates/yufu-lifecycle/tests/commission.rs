@@ -405,11 +405,12 @@ async fn a_meter_not_installed_is_refused_before_any_step() {
     let db = TestDb::sqlite().await;
     let store = db.shared();
     let (account, meter) = household(store.as_ref(), "000000300003").await;
+    let pf = platform(Arc::clone(&store), account).await;
+    // Taken off its tariff in the store (not yet synced to the engine).
     store
         .set_meter_tariff(meter.id, None)
         .await
         .expect("tariff removed");
-    let pf = platform(Arc::clone(&store), account).await;
     let refused = commission::run(store.as_ref(), &pf.writer, meter.id, &opts("run-x", 3)).await;
     assert!(
         matches!(

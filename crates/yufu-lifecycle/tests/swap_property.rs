@@ -312,6 +312,29 @@ impl World {
         }
     }
 
+    /// A meter's billed readings as stored in the journal, oldest first.
+    async fn stored_billed(&self, meter: MeterId) -> Vec<Billed> {
+        let head = ok(self.writer.meter(meter).await, "meter").and_then(|m| m.readings_head);
+        let Some(head) = head else {
+            return Vec::new();
+        };
+        let mut rows = ok(
+            self.store.journal().reading_chain(head, 100_000).await,
+            "readings",
+        );
+        rows.reverse();
+        rows.iter()
+            .filter(|r| r.verdict == "billed")
+            .map(|r| {
+                (
+                    Timestamp::from_millisecond(r.at_ms).expect("a stored instant"),
+                    u64::try_from(r.quantity.unwrap_or(0)).expect("a quantity"),
+                    r.charge_fen.unwrap_or(0),
+                )
+            })
+            .collect()
+    }
+
     /// The highest journal position: unchanged means nothing was written.
     async fn tail(&self) -> i64 {
         ok(self.store.journal().tail().await, "tail").seq
@@ -660,8 +683,16 @@ async fn run(case: Case) {
     assert_eq!(world.balance(account).await, balance);
     assert_eq!(world.tail().await, tail, "a stale reading was stored");
 
-    // No consumption lost or billed twice, and the same bill.
+    // No consumption lost or billed twice, and the same bill: as each
+    // reading's sender was told, and as the journal stored it.
     let (a, b) = (nonzero(a), nonzero(b));
+    let stored_a = nonzero(world.stored_billed(continuous.meter.id).await);
+    let mut stored_b = world.stored_billed(old).await;
+    stored_b.extend(world.stored_billed(new_meter.id).await);
+    let stored_b = nonzero(stored_b);
+    assert_eq!(stored_a, a, "the continuous meter's journal");
+    assert_eq!(total(&stored_b), total(&a), "quantity and fen stored across the swap");
+    assert_eq!(stored_b, a, "stored reading by reading");
     assert_eq!(
         total(&a).0,
         used[n - 1],
@@ -714,4 +745,312 @@ proptest! {
             .expect("a runtime");
         rt.block_on(run(case));
     }
+}
+
+// --- examples ---------------------------------------------------------------
+
+fn at(s: &str) -> Timestamp {
+    parsed(s)
+}
+
+fn plan(old: MeterId, new: MeterId, final_reading: u64, final_at: &str) -> SwapPlan {
+    SwapPlan {
+        old,
+        new,
+        final_reading,
+        final_at: at(final_at),
+        final_rates: None,
+        opening_reading: 777,
+        opening_at: at(final_at) + SignedDuration::from_mins(10),
+        opening_rates: None,
+    }
+}
+
+/// Everything a refused swap must leave as it was.
+#[derive(Debug, PartialEq, Eq)]
+struct Snapshot {
+    tail: i64,
+    balance: i64,
+    meters: Vec<Meter>,
+    old_billing: Option<yufu_tariff::BillingState>,
+    alarms: usize,
+}
+
+async fn snapshot(world: &World, h: &Household, others: &[MeterId]) -> Snapshot {
+    let mut meters = vec![ok(world.store.get_meter(h.meter.id).await, "meter")];
+    for id in others {
+        meters.push(ok(world.store.get_meter(*id).await, "meter"));
+    }
+    Snapshot {
+        tail: world.tail().await,
+        balance: world.balance(h.account.id).await,
+        meters,
+        old_billing: ok(world.writer.billing_state(h.meter.id).await, "billing"),
+        alarms: ok(
+            world.store.journal().meter_alarms(h.meter.id, 100).await,
+            "alarms",
+        )
+        .len(),
+    }
+}
+
+/// A household whose meter has billed July so far (100 kWh by the 10th).
+async fn billed_household(world: &mut World) -> Household {
+    let h = world.household().await;
+    world.recharge(h.account.id, 50_000, "first").await;
+    world
+        .read(h.meter.id, at("2025-07-01T00:00:00+08:00"), 1_000_000)
+        .await;
+    let r = world
+        .read(h.meter.id, at("2025-07-10T00:00:00+08:00"), 1_100_000)
+        .await;
+    assert!(billed(at("2025-07-10T00:00:00+08:00"), &r).is_some(), "{r:?}");
+    h
+}
+
+#[tokio::test]
+async fn refused_swaps_change_nothing() {
+    let mut world = World::new(TIERED).await;
+    let h = billed_household(&mut world).await;
+    let other = world.household().await;
+    let spare = world.meter(Utility::Electricity).await;
+    let spare2 = world.meter(Utility::Electricity).await;
+    let water = world.meter(Utility::Water).await;
+    let org2 = ok(
+        world
+            .store
+            .create_organisation(&NewOrganisation {
+                name: parsed("Other Org"),
+            })
+            .await,
+        "organisation",
+    );
+    let foreign = ok(
+        world
+            .store
+            .create_meter(&NewMeter {
+                organisation_id: org2.id,
+                serial: parsed("FOREIGN-1"),
+                utility: Utility::Electricity,
+                model: parsed("model"),
+                protocol: MeterProtocol::Mqtt,
+                comm_address: parsed("999999999999"),
+                multiplier: ok(Multiplier::new(1), "multiplier"),
+            })
+            .await,
+        "meter",
+    );
+    let watched = [spare.id, spare2.id, water.id, other.meter.id, foreign.id];
+    let before = snapshot(&world, &h, &watched).await;
+    let swap = |p: SwapPlan| {
+        let (store, writer) = (Arc::clone(&world.store), world.writer.clone());
+        async move { migrate(store.as_ref(), &writer, &p).await }
+    };
+    let later = "2025-07-11T00:00:00+08:00";
+
+    let e = swap(plan(h.meter.id, h.meter.id, 1_100_500, later)).await;
+    assert!(matches!(e, Err(SwapError::SameMeter(_))), "{e:?}");
+    let e = swap(plan(h.meter.id, water.id, 1_100_500, later)).await;
+    assert!(matches!(e, Err(SwapError::DifferentUtility { .. })), "{e:?}");
+    let e = swap(plan(h.meter.id, foreign.id, 1_100_500, later)).await;
+    assert!(
+        matches!(e, Err(SwapError::DifferentOrganisation { .. })),
+        "{e:?}"
+    );
+    let e = swap(plan(h.meter.id, other.meter.id, 1_100_500, later)).await;
+    assert!(
+        matches!(e, Err(SwapError::NewAlreadyAssigned { .. })),
+        "{e:?}"
+    );
+    let e = swap(plan(spare.id, spare2.id, 1_100_500, later)).await;
+    assert!(
+        matches!(e, Err(SwapError::OldNotInstalled { .. })),
+        "{e:?}"
+    );
+    let mut early = plan(h.meter.id, spare.id, 1_100_500, later);
+    early.opening_at = early.final_at - SignedDuration::from_mins(1);
+    let e = swap(early).await;
+    assert!(
+        matches!(e, Err(SwapError::OpeningBeforeFinal { .. })),
+        "{e:?}"
+    );
+    // Below the last billed reading: pricing would hold it for review
+    // (and store it with an alarm); the swap refuses before that.
+    let e = swap(plan(h.meter.id, spare.id, 1_099_000, later)).await;
+    assert!(
+        matches!(
+            &e,
+            Err(SwapError::FinalReadingRefused {
+                verdict: Some(Verdict::NegativeDelta { .. }),
+                ..
+            })
+        ),
+        "{e:?}"
+    );
+    assert!(
+        e.as_ref()
+            .err()
+            .is_some_and(|e| e.to_string().contains("backwards")),
+        "{e:?}"
+    );
+    // Older than the last billed reading.
+    let e = swap(plan(h.meter.id, spare.id, 1_050_000, "2025-07-05T00:00:00+08:00")).await;
+    assert!(
+        matches!(
+            &e,
+            Err(SwapError::FinalReadingRefused {
+                verdict: Some(Verdict::OutOfOrder { .. }),
+                ..
+            })
+        ),
+        "{e:?}"
+    );
+    // The same instant as the last billed reading with another value.
+    let e = swap(plan(h.meter.id, spare.id, 1_100_001, "2025-07-10T00:00:00+08:00")).await;
+    assert!(
+        matches!(
+            &e,
+            Err(SwapError::FinalReadingRefused {
+                verdict: Some(Verdict::Conflict { .. }),
+                ..
+            })
+        ),
+        "{e:?}"
+    );
+    assert_eq!(snapshot(&world, &h, &watched).await, before);
+
+    // And the same plan, corrected, goes through.
+    let done = ok(
+        swap(plan(h.meter.id, spare.id, 1_100_500, later)).await,
+        "swap",
+    );
+    assert!(matches!(done.final_verdict, Verdict::Billed(_)));
+    assert_eq!(done.opening_verdict, Verdict::Opening);
+    world.finish().await;
+}
+
+/// The tier usage the old meter had when the swap started is on the new
+/// meter afterwards, its own opening reading as the baseline.
+async fn assert_inherited(world: &World, new: MeterId, used: u64, opening: u64) {
+    let state = ok(world.writer.billing_state(new).await, "billing").expect("new meter billed");
+    assert_eq!(state.period.map(|p| p.used), Some(used));
+    assert_eq!(state.last.map(|l| l.register), Some(opening));
+}
+
+#[tokio::test]
+async fn a_swap_interrupted_after_the_new_meter_was_assigned_resumes() {
+    let mut world = World::new(TIERED).await;
+    let h = billed_household(&mut world).await;
+    let new = world.meter(Utility::Electricity).await;
+    let p = plan(h.meter.id, new.id, 1_100_500, "2025-07-11T00:00:00+08:00");
+    // As a first attempt would have left it after step 3 (the final
+    // reading in, the new meter on the unit and account, nothing else).
+    let r = world.read(h.meter.id, p.final_at, p.final_reading).await;
+    assert!(billed(p.final_at, &r).is_some());
+    ok(
+        world
+            .store
+            .assign_meter(new.id, Some(h.unit.id), Some(h.account.id))
+            .await,
+        "assign",
+    );
+    let balance = world.balance(h.account.id).await;
+    let done = ok(
+        migrate(world.store.as_ref(), &world.writer, &p).await,
+        "resume",
+    );
+    assert!(done.resumed);
+    assert_eq!(done.final_verdict, Verdict::Duplicate);
+    assert_eq!(done.charged, Fen::ZERO);
+    assert_eq!(done.balance_after.0, balance);
+    assert_inherited(&world, new.id, 100_500, 777).await;
+
+    // As it would be after step 4 (loaded and handed over), then a restart.
+    let h2 = billed_household(&mut world).await;
+    let new2 = world.meter(Utility::Electricity).await;
+    let p2 = plan(h2.meter.id, new2.id, 1_100_600, "2025-07-11T00:00:00+08:00");
+    world.read(h2.meter.id, p2.final_at, p2.final_reading).await;
+    ok(
+        world
+            .store
+            .assign_meter(new2.id, Some(h2.unit.id), Some(h2.account.id))
+            .await,
+        "assign",
+    );
+    ok(
+        world
+            .store
+            .set_meter_tariff(new2.id, Some(&parsed(&world.tariff)))
+            .await,
+        "tariff",
+    );
+    let meter = ok(world.store.get_meter(new2.id).await, "meter");
+    let mut changes = ok(
+        yufu_writer::sync::meter_changes(
+            world.store.as_ref(),
+            &mut yufu_writer::sync::SiteCache::default(),
+            &meter,
+        )
+        .await,
+        "changes",
+    );
+    changes.push(yufu_writer::ConfigChange::Inherit {
+        from: h2.meter.id,
+        to: new2.id,
+    });
+    ok(world.writer.configure(changes).await, "configure");
+    let world = world.restart(false).await;
+    let done = ok(
+        migrate(world.store.as_ref(), &world.writer, &p2).await,
+        "resume",
+    );
+    assert!(done.resumed);
+    assert_eq!(done.opening_verdict, Verdict::Opening);
+    assert_inherited(&world, new2.id, 100_600, 777).await;
+    assert_eq!(
+        ok(world.writer.billing_state(h2.meter.id).await, "billing"),
+        None,
+        "the old meter is no longer billed"
+    );
+    world.finish().await;
+}
+
+#[tokio::test]
+async fn a_swap_interrupted_while_unassigning_the_old_meter_resumes() {
+    let mut world = World::new(TIERED).await;
+    let h = billed_household(&mut world).await;
+    let new = world.meter(Utility::Electricity).await;
+    let p = plan(h.meter.id, new.id, 1_100_500, "2025-07-11T00:00:00+08:00");
+    let first = ok(
+        migrate(world.store.as_ref(), &world.writer, &p).await,
+        "swap",
+    );
+    assert!(!first.resumed);
+    // As if step 6 had stopped after removing the tariff only.
+    ok(
+        world
+            .store
+            .assign_meter(h.meter.id, Some(h.unit.id), Some(h.account.id))
+            .await,
+        "assign back",
+    );
+    let again = ok(
+        migrate(world.store.as_ref(), &world.writer, &p).await,
+        "resume",
+    );
+    assert!(again.resumed);
+    assert_eq!(again.unit, h.unit.id);
+    assert_eq!(again.balance_after, first.balance_after);
+    let old = ok(world.store.get_meter(h.meter.id).await, "old");
+    assert_eq!((old.unit_id, old.account_id), (None, None));
+    // A plan that did not happen is not taken for a finished swap.
+    let other = world.meter(Utility::Electricity).await;
+    let e = migrate(
+        world.store.as_ref(),
+        &world.writer,
+        &plan(h.meter.id, other.id, 1_100_500, "2025-07-11T00:00:00+08:00"),
+    )
+    .await;
+    assert!(matches!(e, Err(SwapError::OldNotInstalled { .. })), "{e:?}");
+    world.finish().await;
 }

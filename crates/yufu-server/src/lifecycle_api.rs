@@ -35,8 +35,8 @@ use utoipa_axum::routes;
 use yufu_access::{Permission, SiteScope};
 use yufu_domain::lifecycle::{Action, DeviceState};
 use yufu_domain::{
-    CertificationId, ContractId, DeliveryId, InstallationId, MeterId,
-    OrganisationId, RolloutId, SiteId, StaffUserId, SupplierId, Utility,
+    CertificationId, ContractId, DeliveryId, InstallationId, MeterId, OrganisationId, RolloutId,
+    SiteId, StaffUserId, SupplierId, Utility,
 };
 use yufu_lifecycle::service::{self, Ctx, LifecycleError};
 use yufu_store::lifecycle::{DeviceFilter, DeviceRecord, InstallationFilter, InstallationStatus};
@@ -114,8 +114,8 @@ impl Who {
 /// The civil date at `now` in [`ORGANISATION_ZONE`] (UTC+8 should the
 /// zone database lack it).
 fn today(now: Timestamp) -> Date {
-    let zone = TimeZone::get(ORGANISATION_ZONE)
-        .unwrap_or_else(|_| TimeZone::fixed(jiff::tz::offset(8)));
+    let zone =
+        TimeZone::get(ORGANISATION_ZONE).unwrap_or_else(|_| TimeZone::fixed(jiff::tz::offset(8)));
     now.to_zoned_datetime(zone).date()
 }
 
@@ -417,7 +417,11 @@ pub(crate) async fn create_model(
 ) -> Result<Response, WebError> {
     let who = Who::of(&caller);
     let m = service::create_model(&who.ctx(&s), b).await?;
-    Ok(audited(format!("device_model:{}", m.id), StatusCode::CREATED, m))
+    Ok(audited(
+        format!("device_model:{}", m.id),
+        StatusCode::CREATED,
+        m,
+    ))
 }
 
 /// Every supplier with its scorecard (供应商评分卡).
@@ -442,7 +446,11 @@ pub(crate) async fn create_supplier(
 ) -> Result<Response, WebError> {
     let who = Who::of(&caller);
     let x = service::create_supplier(&who.ctx(&s), b).await?;
-    Ok(audited(format!("supplier:{}", x.id), StatusCode::CREATED, x))
+    Ok(audited(
+        format!("supplier:{}", x.id),
+        StatusCode::CREATED,
+        x,
+    ))
 }
 
 /// One supplier's scorecard: qualifications, delivery and quality facts,
@@ -576,7 +584,11 @@ pub(crate) async fn create_delivery(
     let id: ContractId = parse(&id)?;
     let who = Who::of(&caller);
     let d = service::create_delivery(&who.ctx(&s), id, b).await?;
-    Ok(audited(format!("delivery:{}", d.id), StatusCode::CREATED, d))
+    Ok(audited(
+        format!("delivery:{}", d.id),
+        StatusCode::CREATED,
+        d,
+    ))
 }
 
 /// A delivery, its contract's number and the devices it brought.
@@ -623,7 +635,8 @@ pub(crate) async fn import_serials(
 ) -> Result<Response, WebError> {
     let id: DeliveryId = parse(&id)?;
     let who = Who::of(&caller);
-    let report = service::import_serials(&who.ctx(&s), id, &body, q.dry_run.unwrap_or(false)).await?;
+    let report =
+        service::import_serials(&who.ctx(&s), id, &body, q.dry_run.unwrap_or(false)).await?;
     let status = if report.problems.is_empty() {
         StatusCode::OK
     } else {
@@ -696,7 +709,11 @@ pub(crate) async fn list_devices(
         )
         .await?;
     let full = items.len() == usize::try_from(limit).unwrap_or(usize::MAX);
-    let next_after = if full { items.last().map(|d| d.meter_id) } else { None };
+    let next_after = if full {
+        items.last().map(|d| d.meter_id)
+    } else {
+        None
+    };
     Ok(Json(DevicePage { items, next_after }))
 }
 
@@ -877,7 +894,11 @@ pub(crate) async fn add_certification(
 ) -> Result<Response, WebError> {
     let who = Who::of(&caller);
     let c = service::add_certification(&who.ctx(&s), b).await?;
-    Ok(audited(format!("certification:{}", c.id), StatusCode::CREATED, c))
+    Ok(audited(
+        format!("certification:{}", c.id),
+        StatusCode::CREATED,
+        c,
+    ))
 }
 
 /// Revokes a certification: its holder can no longer be planned for, or
@@ -896,7 +917,8 @@ pub(crate) async fn revoke_certification(
     let field = s.store.field();
     // The store has no lookup by id: the organisation's list is how a
     // certification of another organisation stays invisible (404).
-    let find = |all: Vec<yufu_store::lifecycle::Certification>| all.into_iter().find(|c| c.id == id);
+    let find =
+        |all: Vec<yufu_store::lifecycle::Certification>| all.into_iter().find(|c| c.id == id);
     let Some(before) = find(field.list_certifications(org, None).await?) else {
         return Err(WebError::NotFound);
     };
@@ -909,8 +931,12 @@ pub(crate) async fn revoke_certification(
             before.number
         )));
     }
-    let after = find(field.list_certifications(org, Some(before.staff_user_id)).await?)
-        .ok_or(WebError::NotFound)?;
+    let after = find(
+        field
+            .list_certifications(org, Some(before.staff_user_id))
+            .await?,
+    )
+    .ok_or(WebError::NotFound)?;
     let note = AuditNote::change(
         format!("certification:{id}"),
         serde_json::to_value(&before).ok(),
@@ -952,7 +978,9 @@ pub(crate) async fn list_installations(
         },
     };
     let org = caller.principal.organisation;
-    Ok(Json(s.store.field().list_installations(org, &filter).await?))
+    Ok(Json(
+        s.store.field().list_installations(org, &filter).await?,
+    ))
 }
 
 /// Plans an installation: the device must be in stock and the installer
@@ -975,7 +1003,11 @@ pub(crate) async fn plan_installation(
     }
     let who = Who::of(&caller);
     let p = service::plan_installation(&who.ctx(&s), b).await?;
-    Ok(audited(format!("installation:{}", p.id), StatusCode::CREATED, p))
+    Ok(audited(
+        format!("installation:{}", p.id),
+        StatusCode::CREATED,
+        p,
+    ))
 }
 
 /// The plan if the caller may see it (organisation and site scope).
@@ -1068,7 +1100,9 @@ pub(crate) async fn replacement_due(
 ) -> Result<Json<Vec<service::DueDevice>>, WebError> {
     let who = Who::of(&caller);
     let policy = yufu_domain::evaluation::ReplacementPolicy::default();
-    Ok(Json(service::due_for_replacement(&who.ctx(&s), &policy).await?))
+    Ok(Json(
+        service::due_for_replacement(&who.ctx(&s), &policy).await?,
+    ))
 }
 
 /// The cost–benefit of replacing a group of devices (成本效益): costs,
@@ -1256,9 +1290,16 @@ mod tests {
                 .cloned()
                 .collect();
             keys.sort();
-            assert_eq!(keys, documented::<D>(), "the example must fill every documented field");
+            assert_eq!(
+                keys,
+                documented::<D>(),
+                "the example must fill every documented field"
+            );
             if let Err(e) = serde_json::from_value::<S>(example.clone()) {
-                panic!("{} does not read {example}: {e}", std::any::type_name::<S>());
+                panic!(
+                    "{} does not read {example}: {e}",
+                    std::any::type_name::<S>()
+                );
             }
         }
         let id = "0190a0b0-0000-7000-8000-000000000001";

@@ -257,7 +257,11 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     ),
     // device lifecycle (issue 8)
     ("GET", "/api/v1/device-models", Rule::Perm(ReadFleet)),
-    ("POST", "/api/v1/device-models", Rule::Perm(ManageProcurement)),
+    (
+        "POST",
+        "/api/v1/device-models",
+        Rule::Perm(ManageProcurement),
+    ),
     ("GET", "/api/v1/suppliers", Rule::Perm(ReadFleet)),
     ("POST", "/api/v1/suppliers", Rule::Perm(ManageProcurement)),
     ("GET", "/api/v1/suppliers/{id}", Rule::Perm(ReadFleet)),
@@ -300,19 +304,31 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     // The permission depends on the body's action (manage_procurement,
     // install_devices or manage_devices): the handler checks it
     // (lifecycle_api::act); the table can only name the least of them.
-    ("POST", "/api/v1/meters/{id}/lifecycle", Rule::Perm(ReadFleet)),
+    (
+        "POST",
+        "/api/v1/meters/{id}/lifecycle",
+        Rule::Perm(ReadFleet),
+    ),
     (
         "POST",
         "/api/v1/meters/{id}/remove",
         Rule::Perm(InstallDevices),
     ),
-    ("POST", "/api/v1/meters/{id}/scrap", Rule::Perm(ManageDevices)),
+    (
+        "POST",
+        "/api/v1/meters/{id}/scrap",
+        Rule::Perm(ManageDevices),
+    ),
     (
         "POST",
         "/api/v1/meters/{id}/commission",
         Rule::Perm(InstallDevices),
     ),
-    ("POST", "/api/v1/meters/{id}/swap", Rule::Perm(InstallDevices)),
+    (
+        "POST",
+        "/api/v1/meters/{id}/swap",
+        Rule::Perm(InstallDevices),
+    ),
     ("GET", "/api/v1/certifications", Rule::Perm(ReadFleet)),
     ("POST", "/api/v1/certifications", Rule::Perm(ManageDevices)),
     (

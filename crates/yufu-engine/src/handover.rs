@@ -38,7 +38,11 @@ impl Engine {
             rates: r.rates,
             approved: false,
         };
-        Some(pricer.price(&meter.params, &meter.billing, &reading).verdict)
+        Some(
+            pricer
+                .price(&meter.params, &meter.billing, &reading)
+                .verdict,
+        )
     }
 
     /// Whether `from` still holds something [`Engine::inherit_billing`]
@@ -74,7 +78,11 @@ impl Engine {
             .meters
             .get(&from)
             .ok_or(SetupError::UnknownMeter(from))?;
-        let (period, carry, mark) = (old.billing.period, old.billing.carry, old.fixed_charges_from);
+        let (period, carry, mark) = (
+            old.billing.period,
+            old.billing.carry,
+            old.fixed_charges_from,
+        );
         let new = self.meters.get(&to).ok_or(SetupError::UnknownMeter(to))?;
         if !self.has_handover(from, to) {
             return Ok(Handover::Nothing);

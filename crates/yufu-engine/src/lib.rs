@@ -220,9 +220,9 @@ pub enum SetupError {
     UnknownSite(String),
     UnknownAccount(AccountId),
     UtilityMismatch { meter: Utility, tariff: Utility },
-    // --- meter swap (issue 8 helper) ---
+    // --- meter swap (issue 8 helper); InheritRefused: a tier-usage
+    // handover (`Engine::inherit_billing`) that was refused ---
     UnknownMeter(MeterId),
-    /// A tier-usage handover ([`Engine::inherit_billing`]) that was refused.
     InheritRefused { to: MeterId, reason: String },
 }
 

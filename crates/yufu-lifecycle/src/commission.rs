@@ -302,10 +302,21 @@ fn milli(value: i64) -> String {
 
 fn seconds(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms.is_multiple_of(1000) {
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if ms.is_multiple_of(1000) {
         format!("{} s", ms / 1000)
     } else {
         format!("{}.{} s", ms / 1000, (ms % 1000) / 100)
+    }
+}
+
+/// `n thing` or `n things`.
+fn count(n: u32, thing: &str) -> String {
+    if n == 1 {
+        format!("1 {thing}")
+    } else {
+        format!("{n} {thing}s")
     }
 }
 
@@ -651,7 +662,7 @@ impl Ctx<'_> {
         second: &LedgerEntryView,
     ) -> Result<Vec<EntryRow>, String> {
         let head = self.ledger_head(self.account).await?;
-        let chain = walk_ledger(self.store, head, first.seq).await?;
+        let chain = walk_ledger(self.store, head, |e| e.seq < first.seq).await?;
         let span: Vec<&EntryRow> = chain
             .iter()
             .filter(|e| e.seq >= first.seq && e.seq <= second.seq)
@@ -695,16 +706,6 @@ impl Ctx<'_> {
             Some(group) => group.members.iter().map(|(a, _)| *a).collect(),
             None => vec![self.account],
         };
-        let mut floors = Vec::with_capacity(accounts.len());
-        for a in &accounts {
-            let view = self
-                .writer
-                .account(*a)
-                .await
-                .map_err(platform)?
-                .ok_or_else(|| format!("the engine does not know account {a}"))?;
-            floors.push(i64::try_from(view.last_seq).unwrap_or(i64::MAX));
-        }
         let mut last_seq = self.latest.as_ref().map_or(i64::MIN, |r| r.seq);
         let (mut asks, mut readings) = (0u32, 0u32);
         let mut last_ask: Option<Instant> = None;
@@ -730,7 +731,7 @@ impl Ctx<'_> {
                 match (r.verdict.as_str(), r.quantity, r.charge_fen) {
                     ("billed", Some(q), Some(fen)) if q > 0 && fen > 0 => {
                         let key = format!("reading:{}:{}", self.id(), r.at_ms);
-                        let posted = self.consumption_entries(&accounts, &floors, &key).await?;
+                        let posted = self.consumption_entries(&accounts, &r, &key).await?;
                         let total: i64 = posted.iter().map(|e| e.amount_fen).sum();
                         if total != -fen {
                             return Err(format!(
@@ -752,11 +753,13 @@ impl Ctx<'_> {
                             String::new()
                         };
                         return Ok(format!(
-                            "{} {} consumed since the previous reading, priced at {} yuan with tariff {} and deducted as consumption entry {entries}{whose} ({asks} read requests, {readings} readings)",
+                            "{} {} consumed since the previous reading, priced at {} yuan with tariff {} and deducted as consumption entry {entries}{whose} ({}, {})",
                             milli(q),
                             self.unit(),
                             Fen(fen),
                             self.meter.tariff_code.as_ref().map_or("?", |c| c.as_str()),
+                            count(asks, "read request"),
+                            count(readings, "reading"),
                         ));
                     }
                     // No consumption yet (or under a fen so far): ask again.
@@ -773,13 +776,16 @@ impl Ctx<'_> {
             if Instant::now() >= deadline {
                 return Err(if readings == 0 {
                     format!(
-                        "no new reading arrived within {} ({asks} read requests)",
-                        seconds(timeout)
+                        "no new reading arrived within {} ({})",
+                        seconds(timeout),
+                        count(asks, "read request")
                     )
                 } else {
                     format!(
-                        "no consumption was measured within {} ({readings} readings after {asks} read requests): switch on a load at the premises and run commissioning again",
-                        seconds(timeout)
+                        "no consumption was measured within {} ({} after {}): switch on a load at the premises and run commissioning again",
+                        seconds(timeout),
+                        count(readings, "reading"),
+                        count(asks, "read request")
                     )
                 });
             }
@@ -787,24 +793,27 @@ impl Ctx<'_> {
         }
     }
 
-    /// The entries keyed `key` (or `key:{account}` for a shared meter)
-    /// posted after the given per-account sequence numbers.
+    /// The consumption entries the engine posted for `reading`: keyed `key`
+    /// (or `key:{account}` for a shared meter) and posted by the reading's
+    /// own journal record. An account's chain is in journal order, so the
+    /// walk stops at the first entry posted before the reading.
     async fn consumption_entries(
         &self,
         accounts: &[AccountId],
-        floors: &[i64],
+        reading: &ReadingRow,
         key: &str,
     ) -> Result<Vec<EntryRow>, String> {
         let mut found = Vec::new();
-        for (a, floor) in accounts.iter().zip(floors) {
+        for a in accounts {
             let head = self.ledger_head(*a).await?;
             let own = format!("{key}:{a}");
             found.extend(
-                walk_ledger(self.store, head, floor.saturating_add(1))
+                walk_ledger(self.store, head, |e| e.journal_seq < reading.seq)
                     .await?
                     .into_iter()
                     .filter(|e| {
-                        e.kind == EntryKind::Consumption.as_str()
+                        e.journal_seq == reading.seq
+                            && e.kind == EntryKind::Consumption.as_str()
                             && (e.idempotency_key == key || e.idempotency_key == own)
                     }),
             );
@@ -820,7 +829,7 @@ impl Ctx<'_> {
             .await
             .map_err(platform)?
             .ok_or("the engine no longer knows the account")?;
-        let entries = walk_ledger(self.store, view.ledger_head, 1).await?;
+        let entries = walk_ledger(self.store, view.ledger_head, |_| false).await?;
         let last_seq = i64::try_from(view.last_seq).unwrap_or(i64::MAX);
         let count = i64::try_from(entries.len()).unwrap_or(i64::MAX);
         if count != last_seq || entries.last().is_some_and(|e| e.seq != 1) {
@@ -869,6 +878,7 @@ impl Ctx<'_> {
         } else {
             CommandKind::reconnect_for(utility)
         };
+        let sent = Instant::now();
         let switching = [
             CommandKind::cutoff_for(utility),
             CommandKind::reconnect_for(utility),
@@ -901,7 +911,6 @@ impl Ctx<'_> {
         } else {
             format!("a {row_kind} command was already on its way; waited for it")
         };
-        let sent = Instant::now();
         let mut changed = self.writer.commands_changed();
         loop {
             let (state, reason) = self
@@ -941,12 +950,12 @@ fn parse_state(text: &str) -> Option<CommandState> {
     serde_json::from_value(serde_json::Value::String(text.to_owned())).ok()
 }
 
-/// An account's entries from `head` down to sequence number `down_to`
-/// (inclusive), newest first.
+/// An account's entries from `head` down, newest first, up to (not
+/// including) the first for which `past` says the walk has gone far enough.
 async fn walk_ledger(
     store: &dyn Store,
     head: Option<i64>,
-    down_to: i64,
+    past: impl Fn(&EntryRow) -> bool,
 ) -> Result<Vec<EntryRow>, String> {
     let mut out = Vec::new();
     let mut next = head;
@@ -956,13 +965,13 @@ async fn walk_ledger(
             .ledger_chain(from, LEDGER_PAGE)
             .await
             .map_err(platform)?;
-        let Some(last) = page.last() else { break };
-        next = if last.seq > down_to {
-            last.prev_no
-        } else {
-            None
-        };
-        out.extend(page.into_iter().filter(|e| e.seq >= down_to));
+        next = page.last().and_then(|e| e.prev_no);
+        for e in page {
+            if past(&e) {
+                return Ok(out);
+            }
+            out.push(e);
+        }
     }
     Ok(out)
 }
@@ -1046,5 +1055,8 @@ mod tests {
         assert_eq!(milli(-5), "-0.005");
         assert_eq!(seconds(Duration::from_secs(20)), "20 s");
         assert_eq!(seconds(Duration::from_millis(2500)), "2.5 s");
+        assert_eq!(seconds(Duration::from_millis(15)), "15 ms");
+        assert_eq!(count(1, "reading"), "1 reading");
+        assert_eq!(count(3, "reading"), "3 readings");
     }
 }

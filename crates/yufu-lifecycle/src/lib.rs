@@ -14,3 +14,6 @@ pub mod swap;
 pub use commission::{
     CommissionError, CommissionOptions, CommissionReport, Step as CommissionStep, StepResult,
 };
+
+// --- swap (helper) ---
+pub use swap::{SwapError, SwapOutcome, SwapPlan};

@@ -1413,6 +1413,12 @@ pub struct SwapIn {
     pub final_reading: u64,
     /// The new meter's own opening register reading.
     pub opening_reading: u64,
+    /// When the readings were taken (RFC 3339); default now. Give them to
+    /// make a retry of the same request recognise a swap already done.
+    #[serde(default)]
+    pub final_at: Option<Timestamp>,
+    #[serde(default)]
+    pub opening_at: Option<Timestamp>,
     pub reason: String,
 }
 
@@ -1442,10 +1448,10 @@ pub async fn swap_meter(ctx: &Ctx<'_>, old: MeterId, s: SwapIn) -> Result<MeterS
         old,
         new: s.new_meter_id,
         final_reading: s.final_reading,
-        final_at: ctx.now,
+        final_at: s.final_at.unwrap_or(ctx.now),
         final_rates: None,
         opening_reading: s.opening_reading,
-        opening_at: ctx.now,
+        opening_at: s.opening_at.or(s.final_at).unwrap_or(ctx.now),
         opening_rates: None,
     };
     let out = swap::migrate(ctx.store, writer, &plan)

@@ -100,7 +100,8 @@ pub struct SwapOutcome {
     pub opening_verdict: Verdict,
     /// What the opening reading charged (0 unless billed).
     pub opening_charged: Fen,
-    /// The account's balance before the final reading and after the swap.
+    /// The account's balance when this call started (before its final
+    /// reading) and after the swap.
     pub balance_before: Fen,
     pub balance_after: Fen,
     /// A previous attempt had got part of the way (or all of it).
@@ -113,9 +114,7 @@ pub struct SwapOutcome {
 pub enum SwapError {
     #[error("the old and the new meter are the same meter ({0})")]
     SameMeter(MeterId),
-    #[error(
-        "meter {new} belongs to another organisation ({new_org}) than meter {old} ({old_org})"
-    )]
+    #[error("meter {new} belongs to another organisation ({new_org}) than meter {old} ({old_org})")]
     DifferentOrganisation {
         old: MeterId,
         new: MeterId,
@@ -130,7 +129,10 @@ pub enum SwapError {
         new_utility: Utility,
     },
     #[error("meter {meter} is not installed: it has no {missing}, so there is nothing to swap")]
-    OldNotInstalled { meter: MeterId, missing: &'static str },
+    OldNotInstalled {
+        meter: MeterId,
+        missing: &'static str,
+    },
     #[error(
         "meter {meter} is assigned but the engine does not bill it (its tariff or account is \
          not loaded): a final reading could not be billed; reconcile first"
@@ -304,7 +306,15 @@ pub async fn migrate(
         // Older than the new meter's latest reading: fine if it is this
         // plan's opening reading, stored by an earlier attempt.
         Err(reason) => {
-            if stored(store, writer, plan.new, plan.opening_at, plan.opening_reading).await? {
+            if stored(
+                store,
+                writer,
+                plan.new,
+                plan.opening_at,
+                plan.opening_reading,
+            )
+            .await?
+            {
                 (Verdict::Duplicate, Fen::ZERO)
             } else {
                 return Err(SwapError::OpeningReadingRefused {
@@ -442,7 +452,14 @@ async fn finished(
         return Err(refused);
     };
     let done = stored(store, writer, plan.old, plan.final_at, plan.final_reading).await?
-        && stored(store, writer, plan.new, plan.opening_at, plan.opening_reading).await?;
+        && stored(
+            store,
+            writer,
+            plan.new,
+            plan.opening_at,
+            plan.opening_reading,
+        )
+        .await?;
     if done {
         Ok((Stage::Done, place))
     } else {
@@ -483,9 +500,9 @@ async fn stored(
     };
     let register = i64::try_from(register).unwrap_or(i64::MAX);
     let rows = store.journal().reading_chain(head, EVIDENCE_DEPTH).await?;
-    Ok(rows.iter().any(|r| {
-        r.meter_id == meter && r.at_ms == at.as_millisecond() && r.register == register
-    }))
+    Ok(rows
+        .iter()
+        .any(|r| r.meter_id == meter && r.at_ms == at.as_millisecond() && r.register == register))
 }
 
 async fn balance(writer: &Writer, account: AccountId) -> Result<Fen, SwapError> {

@@ -358,7 +358,25 @@ async fn an_offline_meter_fails_at_the_reading() {
     let store = db.shared();
     let (account, meter) = household(store.as_ref(), "000000300002").await;
     let pf = platform(Arc::clone(&store), account).await;
-    // No device ever dials in.
+    // The meter reported once, an hour ago (e.g. on the installer's
+    // bench); since then no device dials in. An old reading is not enough.
+    let hour_ago = Timestamp::now()
+        .checked_sub(jiff::SignedDuration::from_hours(1))
+        .expect("an hour ago");
+    let stored = pf
+        .writer
+        .ingest(vec![yufu_engine::ReadingIn {
+            meter: meter.id,
+            at: hour_ago,
+            register: 1_000,
+            rates: None,
+        }])
+        .await
+        .expect("writer");
+    assert!(
+        matches!(stored[..], [yufu_engine::ReadingResult::Accepted(_)]),
+        "{stored:?}"
+    );
     let report = commission::run(
         store.as_ref(),
         &pf.writer,
@@ -521,6 +539,47 @@ async fn a_meter_ignoring_commands_fails_at_the_command() {
     );
     // The close did reach the device's line, which lost it.
     assert!(lost.load(Ordering::Relaxed) >= 1);
+    stop.send(true).expect("stop the meter");
+    let _ = line.await;
+    pf.stop().await;
+    db.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ledger_that_disagrees_with_the_engine_fails_at_the_balance() {
+    let db = TestDb::sqlite().await;
+    let store = db.shared();
+    let (account, meter) = household(store.as_ref(), "000000300005").await;
+    let pf = platform(Arc::clone(&store), account).await;
+    let (stop, rx) = watch::channel(false);
+    let mut o = TcpOptions::new(rx);
+    o.speed = SPEED;
+    let line = tokio::spawn(run_tcp_meter(pf.tcp, sim(&meter), o));
+    pf.wait_first_reading(meter.id).await;
+    // A stored entry altered behind the engine's back: the opening
+    // recharge now says one fen less than was credited.
+    db.execute(&format!(
+        "UPDATE ledger_entries SET amount_fen = amount_fen - 1 \
+         WHERE account_id = '{account}' AND seq = 1"
+    ))
+    .await;
+    let report = commission::run(
+        store.as_ref(),
+        &pf.writer,
+        meter.id,
+        &opts("run-ledger", 15),
+    )
+    .await
+    .expect("the meter is installed");
+    assert!(!report.passed());
+    assert_eq!(report.steps.len(), 4, "{report:#?}");
+    let failed = report.failure().expect("a failed step");
+    assert_eq!(failed.step, Step::Balance);
+    assert!(
+        failed.detail.starts_with("ledger entry #1 says"),
+        "{failed:?}"
+    );
+    assert_eq!(report.not_run(), [Step::Command]);
     stop.send(true).expect("stop the meter");
     let _ = line.await;
     pf.stop().await;

@@ -456,13 +456,76 @@ async fn a_device_from_contract_to_scrapyard() {
     service::act(&manager, ids[0], Action::Repair, "display replaced")
         .await
         .expect("back in service");
-    let removed = service::remove(&manager, ids[0], "building demolished")
+    // The swap (数据迁移): the old meter's final reading billed, the new
+    // one (a meter registered before lifecycle records) takes over the unit
+    // and account from its own opening reading.
+    let replacement = s
+        .create_meter(&NewMeter {
+            organisation_id: org.id,
+            serial: p("000000000199"),
+            utility: Utility::Electricity,
+            model: p("DDZY71"),
+            protocol: MeterProtocol::Dlt645_2007,
+            comm_address: p("000000000199"),
+            multiplier: Multiplier::new(1).expect("multiplier"),
+        })
+        .await
+        .expect("replacement");
+    let in_service_refused = serde_json::from_value::<service::SwapIn>(serde_json::json!({
+        "new_meter_id": ids[0], "final_reading": 2_000, "opening_reading": 5, "reason": "self"
+    }))
+    .expect("swap json");
+    assert!(
+        service::swap_meter(&manager, replacement.id, in_service_refused)
+            .await
+            .is_err(),
+        "an in-stock meter cannot be swapped out"
+    );
+    let swap_in = serde_json::from_value::<service::SwapIn>(serde_json::json!({
+        "new_meter_id": replacement.id, "final_reading": 2_000, "opening_reading": 5,
+        "reason": "display fault came back"
+    }))
+    .expect("swap json");
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    // A later instant than the installation's opening reading.
+    let later = ctx(s, Some(&writer), org.id, "user:li.manager", "manager");
+    let swap = service::swap_meter(&later, ids[0], swap_in)
+        .await
+        .expect("swap");
+    assert_eq!((swap.account_id, swap.unit_id), (account.id, unit.id));
+    assert!(
+        swap.final_charge.0 > 0,
+        "the final kWh since installation is billed: {swap:?}"
+    );
+    let old = s.get_meter(ids[0]).await.expect("old");
+    let new = s.get_meter(replacement.id).await.expect("new");
+    assert_eq!(
+        (old.unit_id, old.account_id, old.status),
+        (None, None, MeterStatus::Removed)
+    );
+    assert_eq!(
+        (new.unit_id, new.account_id, new.status),
+        (Some(unit.id), Some(account.id), MeterStatus::Installed)
+    );
+    assert_eq!(new.tariff_code.as_ref().map(|t| t.as_str()), Some(TARIFF));
+    let new_view = service::device_view(&manager, replacement.id)
+        .await
+        .expect("new view");
+    assert_eq!(new_view.device.state, DeviceState::Installed);
+    assert_eq!(new_view.swaps.len(), 1);
+    // The new meter leaves again by plain removal: the engine stops billing it.
+    let removed = service::remove(&manager, replacement.id, "building demolished")
         .await
         .expect("removed");
     assert_eq!(
-        (removed.state, removed.unit_id, removed.faults),
-        (DeviceState::Removed, None, 1)
+        (removed.state, removed.unit_id),
+        (DeviceState::Removed, None)
     );
+    let removed = service::device_view(&manager, ids[0])
+        .await
+        .expect("old view")
+        .device;
+    assert_eq!((removed.state, removed.faults), (DeviceState::Removed, 1));
     let disposal = serde_json::from_value(
         serde_json::json!({"method": "recycler", "reason": "end of life", "record": "GZ-RC-88"}),
     )

@@ -44,7 +44,7 @@ pub const DOCS_PATH: &str = "/api/docs";
 /// `POST /api/v1/readings` and `POST /api/v1/reconciliation/{provider}`
 /// take [`MAX_BATCH_BODY_BYTES`], `POST /api/v1/import/{kind}`
 /// [`bulk_api::MAX_UPLOAD_BYTES`], `POST /api/v1/deliveries/{id}/serials`
-/// [`lifecycle_api::MAX_SERIALS_BODY_BYTES`]. A larger body is answered 413.
+/// (16 MiB, `lifecycle_api::MAX_SERIALS_BODY_BYTES`). A larger body is answered 413.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// The body limit of the routes that take batches (readings, a provider's
 /// settlement file).

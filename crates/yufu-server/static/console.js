@@ -36,8 +36,8 @@
   function valueOf(el) {
     var t = el.dataset.type;
     if (el.type === 'checkbox') { return el.checked; }
-    if (t === 'yuan') { return yuanToFen(el); }
     if (el.value === '' && el.dataset.optional !== undefined) { return undefined; }
+    if (t === 'yuan') { return yuanToFen(el); }
     if (t === 'int') {
       if (!/^-?\d+$/.test(el.value.trim())) { throw new FieldError(el, el.dataset.invalid || 'Enter a whole number'); }
       return parseInt(el.value, 10);
@@ -48,10 +48,12 @@
     return el.value;
   }
 
+  // "a.b" sets {a: {b: v}}; a number part makes an array ("checklist.0.item"
+  // sets {checklist: [{item: v}]}).
   function setPath(obj, name, v) {
     var parts = name.split('.');
     for (var i = 0; i < parts.length - 1; i++) {
-      obj = obj[parts[i]] = obj[parts[i]] || {};
+      obj = obj[parts[i]] = obj[parts[i]] || (/^\d+$/.test(parts[i + 1]) ? [] : {});
     }
     obj[parts[parts.length - 1]] = v;
   }
@@ -99,8 +101,15 @@
     var headers = Object.assign({}, extraHeaders, { 'X-CSRF-Token': csrf(), 'Accept': 'application/json' });
     var payload;
     if (form.dataset.raw) {
-      // The whole body is one field's text (e.g. a tariff file).
-      payload = form.querySelector('[name="' + form.dataset.raw + '"]').value;
+      // The whole body is one field's text (e.g. a tariff file), or the
+      // bytes of the file chosen in it (e.g. a CSV of serial numbers).
+      var raw = form.querySelector('[name="' + form.dataset.raw + '"]');
+      if (raw.type === 'file') {
+        if (!raw.files || !raw.files.length) { showError(form, raw.dataset.invalid || 'Choose a file', raw); return; }
+        payload = raw.files[0];
+      } else {
+        payload = raw.value;
+      }
       headers['Content-Type'] = form.dataset.contentType || 'text/plain';
     } else if (method !== 'GET' && method !== 'DELETE') {
       payload = JSON.stringify(body);
@@ -113,6 +122,14 @@
       var text = await r.text();
       var answer = {};
       try { answer = text ? JSON.parse(text) : {}; } catch (e) { answer = { message: text }; }
+      var result = form.dataset.result && document.getElementById(form.dataset.result);
+      if (result && (r.ok || (form.dataset.resultOnError && answer[form.dataset.resultOnError] !== undefined))) {
+        // The answer is shown in the page (an import report, a
+        // calculation): no reload, and a refused one keeps its details.
+        render(result, answer);
+        if (!r.ok && answer.message) { showError(form, answer.message); }
+        if (!r.ok || !form.dataset.next) { return; }
+      }
       if (!r.ok) {
         if (r.status === 401 && form.dataset.signin !== 'true') {
           location.href = (document.body.dataset.login || '/login') + '?next=' + encodeURIComponent(location.pathname + location.search);
@@ -150,6 +167,74 @@
       delete form.dataset.busy;
       form.classList.remove('busy');
     }
+  }
+
+  // An API answer shown in the page (data-result="ID" on the form):
+  // inside the element, [data-k="path"] shows that value of the answer
+  // (data-format="yuan" for fen, "bool" with data-yes/data-no; with
+  // data-href="/x/{key}" a link, hidden when the key is empty);
+  // [data-list="key"] repeats its <template> once per item of that array
+  // and hides when it is empty; [data-if="key"] shows only when the value
+  // is set (a non-empty array), [data-unless="key"] only when not.
+  function pick(data, path) {
+    return path.split('.').reduce(function (o, p) { return o == null ? o : o[p]; }, data);
+  }
+
+  function present(v) {
+    return Array.isArray(v) ? v.length > 0 : (v != null && v !== false && v !== '');
+  }
+
+  function fenToYuan(v) {
+    var n = Math.abs(v);
+    var fen = String(n % 100);
+    return (v < 0 ? '-' : '') + Math.floor(n / 100) + '.' + (fen.length < 2 ? '0' + fen : fen);
+  }
+
+  function show(el, v) {
+    var f = el.dataset.format;
+    if (el.dataset.href) {
+      var missing = false;
+      var target = el.dataset.href.replace(/\{([\w.]+)\}/g, function (_, k) {
+        var x = pick(el.__item, k);
+        if (x == null || x === '') { missing = true; return ''; }
+        return encodeURIComponent(x);
+      });
+      el.hidden = missing;
+      if (!missing) { el.href = target; }
+    }
+    if (v == null || v === '') { el.textContent = '—'; return; }
+    if (f === 'yuan' && typeof v === 'number') { el.textContent = fenToYuan(v); return; }
+    if (f === 'bool') { el.textContent = v ? (el.dataset.yes || 'yes') : (el.dataset.no || 'no'); return; }
+    el.textContent = typeof v === 'object' ? JSON.stringify(v) : String(v);
+  }
+
+  function fillIn(root, data, skipLists) {
+    root.querySelectorAll('[data-k]').forEach(function (el) {
+      if (skipLists && el.closest('[data-list]')) { return; }
+      el.__item = data;
+      show(el, pick(data, el.dataset.k));
+    });
+  }
+
+  function render(box, data) {
+    box.querySelectorAll('[data-list]').forEach(function (list) {
+      var tpl = list.querySelector('template');
+      if (!tpl) { return; }
+      var items = pick(data, list.dataset.list) || [];
+      Array.prototype.slice.call(tpl.parentNode.children).forEach(function (row) {
+        if (row !== tpl) { row.remove(); }
+      });
+      items.forEach(function (item) {
+        var row = tpl.content.cloneNode(true);
+        fillIn(row, item, false);
+        tpl.parentNode.appendChild(row);
+      });
+      list.hidden = items.length === 0;
+    });
+    fillIn(box, data, true);
+    box.querySelectorAll('[data-if]').forEach(function (el) { el.hidden = !present(pick(data, el.dataset.if)); });
+    box.querySelectorAll('[data-unless]').forEach(function (el) { el.hidden = present(pick(data, el.dataset.unless)); });
+    box.hidden = false;
   }
 
   // Parts of a page that follow changes (a reconnect after a recharge, a

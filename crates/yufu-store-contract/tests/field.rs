@@ -308,7 +308,13 @@ async fn stocked(
     ids
 }
 
-fn mv(meter: MeterId, from: DeviceState, to: DeviceState, action: Action, at_ms: i64) -> Transition {
+fn mv(
+    meter: MeterId,
+    from: DeviceState,
+    to: DeviceState,
+    action: Action,
+    at_ms: i64,
+) -> Transition {
     Transition {
         meter,
         from,
@@ -359,7 +365,12 @@ async fn status(store: &dyn Store, meter: MeterId) -> MeterStatus {
 }
 
 async fn state(store: &dyn Store, meter: MeterId) -> DeviceState {
-    store.procurement().get_device(meter, 0).await.unwrap().state
+    store
+        .procurement()
+        .get_device(meter, 0)
+        .await
+        .unwrap()
+        .state
 }
 
 fn certification(
@@ -394,7 +405,13 @@ async fn certifications_are_valid_within_their_days(db: &TestDb) {
     for c in [&early, &long, &water, &gas] {
         field.add_certification(c).await.unwrap();
     }
-    let theirs = certification(&other, Utility::Electricity, "X-1", "2024-01-01", "2030-01-01");
+    let theirs = certification(
+        &other,
+        Utility::Electricity,
+        "X-1",
+        "2024-01-01",
+        "2030-01-01",
+    );
     field.add_certification(&theirs).await.unwrap();
 
     let valid = |u: Utility, on: &str| {
@@ -416,11 +433,17 @@ async fn certifications_are_valid_within_their_days(db: &TestDb) {
     // Expires today: still valid; expired yesterday: not.
     assert_eq!(valid(e, "2025-03-01").await.as_deref(), Some("E-2"));
     assert_eq!(valid(e, "2025-03-02").await, None);
-    assert_eq!(valid(Utility::Water, "2024-05-31").await.as_deref(), Some("W-1"));
+    assert_eq!(
+        valid(Utility::Water, "2024-05-31").await.as_deref(),
+        Some("W-1")
+    );
     assert_eq!(valid(Utility::Water, "2024-06-01").await, None);
 
     // Revoked once; a revoked one is not valid.
-    assert_eq!(valid(Utility::Gas, "2025-01-01").await.as_deref(), Some("G-1"));
+    assert_eq!(
+        valid(Utility::Gas, "2025-01-01").await.as_deref(),
+        Some("G-1")
+    );
     assert!(field.revoke_certification(gas.id, T0 + 5).await.unwrap());
     assert!(!field.revoke_certification(gas.id, T0 + 6).await.unwrap());
     assert_eq!(valid(Utility::Gas, "2025-01-01").await, None);
@@ -491,7 +514,12 @@ async fn an_installation_is_planned_once_and_completed_with_the_move(db: &TestDb
     assert!(why.contains("E-100"), "{why}");
     assert_eq!(db.count_rows("installation_plans").await, 1);
     // The plan's site must be its unit's.
-    let mut wrong_site = plan(&p, plain_meter(store, p.org, "E-101", Utility::Electricity).await, p.units[0], "2024-05-03");
+    let mut wrong_site = plan(
+        &p,
+        plain_meter(store, p.org, "E-101", Utility::Electricity).await,
+        p.units[0],
+        "2024-05-03",
+    );
     wrong_site.site_id = elsewhere.site;
     assert!(matches!(
         field.create_installation(&wrong_site).await,
@@ -550,11 +578,20 @@ async fn an_installation_is_planned_once_and_completed_with_the_move(db: &TestDb
         .unwrap();
     let kept = field.get_installation(first.id).await.unwrap();
     assert_eq!(kept.status, InstallationStatus::Planned);
-    assert_eq!(kept.checklist.as_deref(), Some(r#"[{"item":"seal","ok":false}]"#));
+    assert_eq!(
+        kept.checklist.as_deref(),
+        Some(r#"[{"item":"seal","ok":false}]"#)
+    );
 
     // A move from the wrong state: refused, and nothing is written.
     let done = r#"[{"item":"seal","ok":true}]"#;
-    let wrong = mv(meter, DeviceState::Received, DeviceState::Installed, Action::Install, T0 + DAY);
+    let wrong = mv(
+        meter,
+        DeviceState::Received,
+        DeviceState::Installed,
+        Action::Install,
+        T0 + DAY,
+    );
     is_conflict(
         field
             .complete_installation(first.id, done, 1_234, "user:wang", T0 + DAY, &wrong)
@@ -565,7 +602,13 @@ async fn an_installation_is_planned_once_and_completed_with_the_move(db: &TestDb
     assert_eq!(db.count_rows("devices").await, 0);
     assert_eq!(db.count_rows("device_events").await, 0);
     // A move of another meter is refused too.
-    let other_meter = mv(wrong_site.meter_id, DeviceState::InStock, DeviceState::Installed, Action::Install, T0 + DAY);
+    let other_meter = mv(
+        wrong_site.meter_id,
+        DeviceState::InStock,
+        DeviceState::Installed,
+        Action::Install,
+        T0 + DAY,
+    );
     assert!(matches!(
         field
             .complete_installation(first.id, done, 1_234, "user:wang", T0 + DAY, &other_meter)
@@ -574,7 +617,13 @@ async fn an_installation_is_planned_once_and_completed_with_the_move(db: &TestDb
     ));
 
     // Planned → installed, with the device's move in the same transaction.
-    let t = mv(meter, DeviceState::InStock, DeviceState::Installed, Action::Install, T0 + DAY);
+    let t = mv(
+        meter,
+        DeviceState::InStock,
+        DeviceState::Installed,
+        Action::Install,
+        T0 + DAY,
+    );
     let installed = field
         .complete_installation(first.id, done, 1_234, "user:wang", T0 + DAY, &t)
         .await
@@ -636,9 +685,26 @@ async fn an_installation_is_planned_once_and_completed_with_the_move(db: &TestDb
         Err(StoreError::NotFound { .. })
     ));
     assert!(matches!(
-        field.cancel_installation(InstallationId::new(), "user:zhang", T0).await,
+        field
+            .cancel_installation(InstallationId::new(), "user:zhang", T0)
+            .await,
         Err(StoreError::NotFound { .. })
     ));
+
+    // Two people planning the same meter at once: one plan wins.
+    let raced = plain_meter(store, p.org, "E-102", Utility::Electricity).await;
+    let (x, y) = (
+        plan(&p, raced, p.units[0], "2024-07-01"),
+        plan(&p, raced, p.units[1], "2024-07-01"),
+    );
+    let (rx, ry) = tokio::join!(field.create_installation(&x), field.create_installation(&y));
+    assert!(
+        matches!(
+            (&rx, &ry),
+            (Ok(()), Err(StoreError::Conflict(_))) | (Err(StoreError::Conflict(_)), Ok(()))
+        ),
+        "{rx:?} {ry:?}"
+    );
 }
 
 fn run(id: &str, meter: MeterId, at: i64) -> CommissioningRun {
@@ -664,18 +730,35 @@ async fn one_commissioning_run_at_a_time_and_a_pass_puts_in_service(db: &TestDb)
         walk(store, m, &[(DeviceState::Installed, Action::Install, T0)]).await;
     }
 
-    field.start_run(&run("run-1", meter, T0 + 10)).await.unwrap();
+    field
+        .start_run(&run("run-1", meter, T0 + 10))
+        .await
+        .unwrap();
     let why = is_conflict(field.start_run(&run("run-2", meter, T0 + 11)).await);
     assert!(why.contains("E-200"), "{why}");
     assert_eq!(db.count_rows("commissioning_runs").await, 1);
     // Another meter may run at the same time.
-    field.start_run(&run("run-x", other, T0 + 12)).await.unwrap();
+    field
+        .start_run(&run("run-x", other, T0 + 12))
+        .await
+        .unwrap();
 
     // Finishing as running is no finish.
-    is_conflict(field.finish_run("run-1", RunOutcome::Running, "[]", "", T0 + 20, &[]).await);
+    is_conflict(
+        field
+            .finish_run("run-1", RunOutcome::Running, "[]", "", T0 + 20, &[])
+            .await,
+    );
     // Failed: the device stays installed.
     field
-        .finish_run("run-1", RunOutcome::Failed, r#"[{"step":"read","ok":false}]"#, "no answer", T0 + 20, &[])
+        .finish_run(
+            "run-1",
+            RunOutcome::Failed,
+            r#"[{"step":"read","ok":false}]"#,
+            "no answer",
+            T0 + 20,
+            &[],
+        )
         .await
         .unwrap();
     let failed = field.get_run("run-1").await.unwrap();
@@ -689,26 +772,68 @@ async fn one_commissioning_run_at_a_time_and_a_pass_puts_in_service(db: &TestDb)
             ..run("run-1", meter, T0 + 10)
         }
     );
-    is_conflict(field.finish_run("run-1", RunOutcome::Passed, "[]", "", T0 + 21, &[]).await);
+    is_conflict(
+        field
+            .finish_run("run-1", RunOutcome::Passed, "[]", "", T0 + 21, &[])
+            .await,
+    );
     assert_eq!(state(store, meter).await, DeviceState::Installed);
 
     // A pass with moves from the wrong state: refused, the run still runs.
-    field.start_run(&run("run-2", meter, T0 + 30)).await.unwrap();
-    let wrong = [mv(meter, DeviceState::Commissioned, DeviceState::InService, Action::PutInService, T0 + 40)];
-    is_conflict(field.finish_run("run-2", RunOutcome::Passed, "[]", "", T0 + 40, &wrong).await);
-    assert_eq!(field.get_run("run-2").await.unwrap().outcome, RunOutcome::Running);
+    field
+        .start_run(&run("run-2", meter, T0 + 30))
+        .await
+        .unwrap();
+    let wrong = [mv(
+        meter,
+        DeviceState::Commissioned,
+        DeviceState::InService,
+        Action::PutInService,
+        T0 + 40,
+    )];
+    is_conflict(
+        field
+            .finish_run("run-2", RunOutcome::Passed, "[]", "", T0 + 40, &wrong)
+            .await,
+    );
+    assert_eq!(
+        field.get_run("run-2").await.unwrap().outcome,
+        RunOutcome::Running
+    );
     assert_eq!(state(store, meter).await, DeviceState::Installed);
 
     // Passed: installed → commissioned → in service, in order.
     let moves = [
-        mv(meter, DeviceState::Installed, DeviceState::Commissioned, Action::Commission, T0 + 40),
-        mv(meter, DeviceState::Commissioned, DeviceState::InService, Action::PutInService, T0 + 40),
+        mv(
+            meter,
+            DeviceState::Installed,
+            DeviceState::Commissioned,
+            Action::Commission,
+            T0 + 40,
+        ),
+        mv(
+            meter,
+            DeviceState::Commissioned,
+            DeviceState::InService,
+            Action::PutInService,
+            T0 + 40,
+        ),
     ];
     field
-        .finish_run("run-2", RunOutcome::Passed, r#"[{"step":"read","ok":true}]"#, "", T0 + 40, &moves)
+        .finish_run(
+            "run-2",
+            RunOutcome::Passed,
+            r#"[{"step":"read","ok":true}]"#,
+            "",
+            T0 + 40,
+            &moves,
+        )
         .await
         .unwrap();
-    assert_eq!(field.get_run("run-2").await.unwrap().outcome, RunOutcome::Passed);
+    assert_eq!(
+        field.get_run("run-2").await.unwrap().outcome,
+        RunOutcome::Passed
+    );
     assert_eq!(state(store, meter).await, DeviceState::InService);
     assert_eq!(status(store, meter).await, MeterStatus::InService);
 
@@ -720,9 +845,14 @@ async fn one_commissioning_run_at_a_time_and_a_pass_puts_in_service(db: &TestDb)
         .map(|r| r.id)
         .collect();
     assert_eq!(runs, ["run-2", "run-1"], "newest first");
-    assert!(matches!(field.get_run("nope").await, Err(StoreError::NotFound { .. })));
     assert!(matches!(
-        field.finish_run("nope", RunOutcome::Failed, "[]", "", T0, &[]).await,
+        field.get_run("nope").await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        field
+            .finish_run("nope", RunOutcome::Failed, "[]", "", T0, &[])
+            .await,
         Err(StoreError::NotFound { .. })
     ));
 }
@@ -746,13 +876,15 @@ async fn a_swap_moves_both_meters_and_marks_the_rollout_member(db: &TestDb) {
     let p = place(store, "换表物业", "HB01", 1).await;
     let model = catalogue_model(store, p.org, "DDZY-NEW", 10).await;
     let customer = store
-        .create_customer(&NewCustomer::new(p.org, CustomerKind::Person, "陈小明", None, None, None).unwrap())
+        .create_customer(
+            &NewCustomer::new(p.org, CustomerKind::Person, "陈小明", None, None, None).unwrap(),
+        )
         .await
         .unwrap();
     let account = store
         .create_account(&NewAccount {
             organisation_id: p.org,
-            number: "A-1".parse().unwrap(),
+            number: "HB-0001".parse().unwrap(),
             customer_id: customer.id,
             class: CustomerClass::Residential,
         })
@@ -760,8 +892,14 @@ async fn a_swap_moves_both_meters_and_marks_the_rollout_member(db: &TestDb) {
         .unwrap();
     let old = plain_meter(store, p.org, "OLD-1", Utility::Electricity).await;
     let lonely = plain_meter(store, p.org, "OLD-2", Utility::Electricity).await;
-    store.set_meter_status(old, MeterStatus::InService).await.unwrap();
-    store.set_meter_status(lonely, MeterStatus::InService).await.unwrap();
+    store
+        .set_meter_status(old, MeterStatus::InService)
+        .await
+        .unwrap();
+    store
+        .set_meter_status(lonely, MeterStatus::InService)
+        .await
+        .unwrap();
     let new = stocked(store, p.org, &model, &["NEW-1"], T0 - 10 * DAY).await[0];
     let r = rollout(p.org, model.id, "2024 更换", T0);
     field.create_rollout(&r, &[(old, 0)]).await.unwrap();
@@ -783,8 +921,20 @@ async fn a_swap_moves_both_meters_and_marks_the_rollout_member(db: &TestDb) {
     };
     let moves = |old: MeterId, at: i64| {
         [
-            mv(old, DeviceState::InService, DeviceState::Removed, Action::Remove, at),
-            mv(new, DeviceState::InStock, DeviceState::Installed, Action::Install, at),
+            mv(
+                old,
+                DeviceState::InService,
+                DeviceState::Removed,
+                Action::Remove,
+                at,
+            ),
+            mv(
+                new,
+                DeviceState::InStock,
+                DeviceState::Installed,
+                Action::Install,
+                at,
+            ),
         ]
     };
 
@@ -797,7 +947,9 @@ async fn a_swap_moves_both_meters_and_marks_the_rollout_member(db: &TestDb) {
     assert_eq!(state(store, new).await, DeviceState::InStock);
     // A meter that is not a member of the rollout named: refused the same.
     assert!(matches!(
-        field.record_swap(&swap(lonely, T0 + DAY), &moves(lonely, T0 + DAY)).await,
+        field
+            .record_swap(&swap(lonely, T0 + DAY), &moves(lonely, T0 + DAY))
+            .await,
         Err(StoreError::Reference(_))
     ));
     assert_eq!(db.count_rows("meter_swaps").await, 0);
@@ -805,9 +957,12 @@ async fn a_swap_moves_both_meters_and_marks_the_rollout_member(db: &TestDb) {
     assert_eq!(state(store, new).await, DeviceState::InStock);
 
     let s = swap(old, T0 + 2 * DAY);
-    field.record_swap(&s, &moves(old, T0 + 2 * DAY)).await.unwrap();
-    assert_eq!(field.swaps_of(old).await.unwrap(), [s.clone()]);
-    assert_eq!(field.swaps_of(new).await.unwrap(), [s.clone()]);
+    field
+        .record_swap(&s, &moves(old, T0 + 2 * DAY))
+        .await
+        .unwrap();
+    assert_eq!(field.swaps_of(old).await.unwrap(), std::slice::from_ref(&s));
+    assert_eq!(field.swaps_of(new).await.unwrap(), std::slice::from_ref(&s));
     assert!(field.swaps_of(lonely).await.unwrap().is_empty());
     assert_eq!(status(store, old).await, MeterStatus::Removed);
     assert_eq!(state(store, old).await, DeviceState::Removed);
@@ -825,7 +980,15 @@ async fn a_swap_moves_both_meters_and_marks_the_rollout_member(db: &TestDb) {
         }]
     );
     // A swap outside any rollout, newest first in the list.
-    walk(store, new, &[(DeviceState::Commissioned, Action::Commission, T0 + 3 * DAY), (DeviceState::InService, Action::PutInService, T0 + 3 * DAY)]).await;
+    walk(
+        store,
+        new,
+        &[
+            (DeviceState::Commissioned, Action::Commission, T0 + 3 * DAY),
+            (DeviceState::InService, Action::PutInService, T0 + 3 * DAY),
+        ],
+    )
+    .await;
     let other_new = stocked(store, p.org, &model, &["NEW-2"], T0).await[0];
     let later = MeterSwap {
         id: "swap-later".into(),
@@ -839,8 +1002,20 @@ async fn a_swap_moves_both_meters_and_marks_the_rollout_member(db: &TestDb) {
         .record_swap(
             &later,
             &[
-                mv(new, DeviceState::InService, DeviceState::Removed, Action::Remove, T0 + 5 * DAY),
-                mv(other_new, DeviceState::InStock, DeviceState::Installed, Action::Install, T0 + 5 * DAY),
+                mv(
+                    new,
+                    DeviceState::InService,
+                    DeviceState::Removed,
+                    Action::Remove,
+                    T0 + 5 * DAY,
+                ),
+                mv(
+                    other_new,
+                    DeviceState::InStock,
+                    DeviceState::Installed,
+                    Action::Install,
+                    T0 + 5 * DAY,
+                ),
             ],
         )
         .await
@@ -858,7 +1033,10 @@ async fn a_meter_is_in_one_rollout(db: &TestDb) {
     for s in ["R-1", "R-2", "R-3", "R-4"] {
         m.push(plain_meter(store, p.org, s, Utility::Electricity).await);
     }
-    store.set_meter_status(m[1], MeterStatus::InService).await.unwrap();
+    store
+        .set_meter_status(m[1], MeterStatus::InService)
+        .await
+        .unwrap();
     let foreign = plain_meter(store, elsewhere.org, "F-1", Utility::Electricity).await;
 
     let first = rollout(p.org, model.id, "一期", T0);
@@ -881,27 +1059,44 @@ async fn a_meter_is_in_one_rollout(db: &TestDb) {
         ],
         "by wave, then serial; untracked meters show their meters.status"
     );
-    assert!(members.iter().all(|x| x.new_meter_id.is_none() && x.swapped_at_ms.is_none()));
+    assert!(
+        members
+            .iter()
+            .all(|x| x.new_meter_id.is_none() && x.swapped_at_ms.is_none())
+    );
 
     // The same name; a member already in another rollout (named); a
     // meter listed twice; a meter of another organisation: all refused,
     // and nothing written.
-    let why = is_conflict(field.create_rollout(&rollout(p.org, model.id, "一期", T0 + 1), &[(m[3], 0)]).await);
+    let why = is_conflict(
+        field
+            .create_rollout(&rollout(p.org, model.id, "一期", T0 + 1), &[(m[3], 0)])
+            .await,
+    );
     assert!(why.contains("一期"), "{why}");
     let why = is_conflict(
         field
-            .create_rollout(&rollout(p.org, model.id, "二期", T0 + 1), &[(m[3], 0), (m[2], 0)])
+            .create_rollout(
+                &rollout(p.org, model.id, "二期", T0 + 1),
+                &[(m[3], 0), (m[2], 0)],
+            )
             .await,
     );
     assert!(why.contains("R-3"), "{why}");
     is_conflict(
         field
-            .create_rollout(&rollout(p.org, model.id, "二期", T0 + 1), &[(m[3], 0), (m[3], 1)])
+            .create_rollout(
+                &rollout(p.org, model.id, "二期", T0 + 1),
+                &[(m[3], 0), (m[3], 1)],
+            )
             .await,
     );
     assert!(matches!(
         field
-            .create_rollout(&rollout(p.org, model.id, "二期", T0 + 1), &[(m[3], 0), (foreign, 0)])
+            .create_rollout(
+                &rollout(p.org, model.id, "二期", T0 + 1),
+                &[(m[3], 0), (foreign, 0)]
+            )
             .await,
         Err(StoreError::Reference(_))
     ));
@@ -925,19 +1120,38 @@ async fn a_meter_is_in_one_rollout(db: &TestDb) {
     assert!(field.list_rollouts(elsewhere.org).await.unwrap().is_empty());
 
     // The pilot is approved once.
-    assert!(field.approve_pilot(first.id, "user:boss", T0 + 9).await.unwrap());
-    assert!(!field.approve_pilot(first.id, "user:other", T0 + 10).await.unwrap());
+    assert!(
+        field
+            .approve_pilot(first.id, "user:boss", T0 + 9)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !field
+            .approve_pilot(first.id, "user:other", T0 + 10)
+            .await
+            .unwrap()
+    );
     let approved = field.get_rollout(first.id).await.unwrap();
     assert_eq!(
-        (approved.pilot_approved_by.as_deref(), approved.pilot_approved_at_ms),
+        (
+            approved.pilot_approved_by.as_deref(),
+            approved.pilot_approved_at_ms
+        ),
         (Some("user:boss"), Some(T0 + 9))
     );
     for missing in [
-        field.approve_pilot(RolloutId::new(), "user:boss", T0).await.err(),
+        field
+            .approve_pilot(RolloutId::new(), "user:boss", T0)
+            .await
+            .err(),
         field.get_rollout(RolloutId::new()).await.err(),
         field.rollout_members(RolloutId::new()).await.err(),
     ] {
-        assert!(matches!(missing, Some(StoreError::NotFound { .. })), "{missing:?}");
+        assert!(
+            matches!(missing, Some(StoreError::NotFound { .. })),
+            "{missing:?}"
+        );
     }
 }
 
@@ -951,7 +1165,10 @@ async fn field_devices_and_fault_facts_per_model(db: &TestDb) {
     let d = stocked(store, p.org, &m1, &["D-1", "D-2", "D-3"], T0 - 600 * DAY).await;
     let e = stocked(store, p.org, &m2, &["D-4", "D-5"], T0 - 600 * DAY).await;
     let (d1, d2, d4, d5) = (d[0], d[1], e[0], e[1]);
-    store.assign_meter(d1, Some(p.units[0]), None).await.unwrap();
+    store
+        .assign_meter(d1, Some(p.units[0]), None)
+        .await
+        .unwrap();
 
     // d1: in service for 500 days, a fault 450 days ago (repaired) and one
     // 10 days ago (still faulty).
@@ -970,7 +1187,12 @@ async fn field_devices_and_fault_facts_per_model(db: &TestDb) {
     into_service(store, d2, T0 - 100 * DAY).await;
     // d4: 5 days in the field, then removed.
     into_service(store, d4, T0 - 100 * DAY).await;
-    walk(store, d4, &[(DeviceState::Removed, Action::Remove, T0 - 95 * DAY)]).await;
+    walk(
+        store,
+        d4,
+        &[(DeviceState::Removed, Action::Remove, T0 - 95 * DAY)],
+    )
+    .await;
     // d5: in service 50 days ago, faulty and under repair since.
     into_service(store, d5, T0 - 50 * DAY).await;
     walk(
@@ -984,7 +1206,10 @@ async fn field_devices_and_fault_facts_per_model(db: &TestDb) {
     .await;
     // In service without a catalogue model: not evaluated.
     let plain = plain_meter(store, p.org, "PLAIN-1", Utility::Electricity).await;
-    store.set_meter_status(plain, MeterStatus::InService).await.unwrap();
+    store
+        .set_meter_status(plain, MeterStatus::InService)
+        .await
+        .unwrap();
 
     let accepted = date("2022-01-01").to_datetime(jiff::civil::Time::midnight());
     let accepted_ms = jiff::tz::TimeZone::UTC
@@ -1032,19 +1257,45 @@ async fn field_devices_and_fault_facts_per_model(db: &TestDb) {
     );
     // Pages by meter id.
     let ids = |v: Vec<FieldDevice>| v.into_iter().map(|x| x.meter_id).collect::<Vec<_>>();
-    assert_eq!(ids(field.field_devices(p.org, None, 2, T0).await.unwrap()), [d1, d2]);
-    assert_eq!(ids(field.field_devices(p.org, Some(d2), 2, T0).await.unwrap()), [d5]);
-    assert!(field.field_devices(p.org, Some(d5), 2, T0).await.unwrap().is_empty());
+    assert_eq!(
+        ids(field.field_devices(p.org, None, 2, T0).await.unwrap()),
+        [d1, d2]
+    );
+    assert_eq!(
+        ids(field.field_devices(p.org, Some(d2), 2, T0).await.unwrap()),
+        [d5]
+    );
+    assert!(
+        field
+            .field_devices(p.org, Some(d5), 2, T0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // 320 days on, d1's and d5's recent faults still count; 400 days on, none.
-    let later = field.field_devices(p.org, None, 10, T0 + 320 * DAY).await.unwrap();
-    assert_eq!(later.iter().map(|x| x.faults_last_year).collect::<Vec<_>>(), [1, 0, 1]);
-    let much_later = field.field_devices(p.org, None, 10, T0 + 400 * DAY).await.unwrap();
+    let later = field
+        .field_devices(p.org, None, 10, T0 + 320 * DAY)
+        .await
+        .unwrap();
+    assert_eq!(
+        later.iter().map(|x| x.faults_last_year).collect::<Vec<_>>(),
+        [1, 0, 1]
+    );
+    let much_later = field
+        .field_devices(p.org, None, 10, T0 + 400 * DAY)
+        .await
+        .unwrap();
     assert!(much_later.iter().all(|x| x.faults_last_year == 0));
     // Without acceptance data its life starts when it first went into service.
-    db.execute(&format!("UPDATE devices SET accepted_on = NULL WHERE meter_id = '{d2}'"))
-        .await;
+    db.execute(&format!(
+        "UPDATE devices SET accepted_on = NULL WHERE meter_id = '{d2}'"
+    ))
+    .await;
     let d2_now = &field.field_devices(p.org, Some(d1), 1, T0).await.unwrap()[0];
-    assert_eq!((d2_now.meter_id, d2_now.life_start_ms), (d2, T0 - 100 * DAY));
+    assert_eq!(
+        (d2_now.meter_id, d2_now.life_start_ms),
+        (d2, T0 - 100 * DAY)
+    );
 
     // Faults ever and days in the field per model; a model without
     // devices shows zeros.
@@ -1054,7 +1305,13 @@ async fn field_devices_and_fault_facts_per_model(db: &TestDb) {
     want.sort();
     assert_eq!(facts, want);
     let other = place(store, "别家物业", "BJ04", 1).await;
-    assert!(field.model_fault_facts(other.org, T0).await.unwrap().is_empty());
+    assert!(
+        field
+            .model_fault_facts(other.org, T0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn site_coverage_counts_units_with_a_fitted_meter(db: &TestDb) {
@@ -1069,23 +1326,45 @@ async fn site_coverage_counts_units_with_a_fitted_meter(db: &TestDb) {
     let u = &p.units;
     // Unit 1: an M1 meter in service and an M2 meter faulty; unit 2: an M1
     // meter installed; unit 3: an M2 meter still in stock (not fitted).
-    for (meter, unit) in [(a[0], u[0]), (b[0], u[0]), (a[1], u[1]), (b[1], u[2]), (a[2], other_units[0])] {
+    for (meter, unit) in [
+        (a[0], u[0]),
+        (b[0], u[0]),
+        (a[1], u[1]),
+        (b[1], u[2]),
+        (a[2], other_units[0]),
+    ] {
         store.assign_meter(meter, Some(unit), None).await.unwrap();
     }
     into_service(store, a[0], T0 - 20 * DAY).await;
     into_service(store, b[0], T0 - 20 * DAY).await;
-    walk(store, b[0], &[(DeviceState::Faulty, Action::ReportFault, T0 - 10 * DAY)]).await;
-    walk(store, a[1], &[(DeviceState::Installed, Action::Install, T0 - 20 * DAY)]).await;
+    walk(
+        store,
+        b[0],
+        &[(DeviceState::Faulty, Action::ReportFault, T0 - 10 * DAY)],
+    )
+    .await;
+    walk(
+        store,
+        a[1],
+        &[(DeviceState::Installed, Action::Install, T0 - 20 * DAY)],
+    )
+    .await;
     // At the other site, in service: not counted here.
     into_service(store, a[2], T0 - 20 * DAY).await;
     // A water meter without a lifecycle record in unit 3, and a removed one
     // in unit 1.
     let water = plain_meter(store, p.org, "W-1", Utility::Water).await;
     store.assign_meter(water, Some(u[2]), None).await.unwrap();
-    store.set_meter_status(water, MeterStatus::InService).await.unwrap();
+    store
+        .set_meter_status(water, MeterStatus::InService)
+        .await
+        .unwrap();
     let gone = plain_meter(store, p.org, "W-2", Utility::Water).await;
     store.assign_meter(gone, Some(u[0]), None).await.unwrap();
-    store.set_meter_status(gone, MeterStatus::Removed).await.unwrap();
+    store
+        .set_meter_status(gone, MeterStatus::Removed)
+        .await
+        .unwrap();
 
     assert_eq!(status(store, a[1]).await, MeterStatus::Installed);
     assert_eq!(status(store, b[0]).await, MeterStatus::Faulty);
@@ -1162,10 +1441,20 @@ async fn group_facts_count_within_the_window(db: &TestDb) {
     .await;
     // b: in service from day 15 to day 18.
     into_service(store, b, T0 + 15 * DAY).await;
-    walk(store, b, &[(DeviceState::Removed, Action::Remove, T0 + 18 * DAY)]).await;
+    walk(
+        store,
+        b,
+        &[(DeviceState::Removed, Action::Remove, T0 + 18 * DAY)],
+    )
+    .await;
     // The outsider: a fault in the window, not in the group.
     into_service(store, outsider, T0).await;
-    walk(store, outsider, &[(DeviceState::Faulty, Action::ReportFault, T0 + 11 * DAY)]).await;
+    walk(
+        store,
+        outsider,
+        &[(DeviceState::Faulty, Action::ReportFault, T0 + 11 * DAY)],
+    )
+    .await;
 
     // Readings: a on days 9 (before), 10 (twice), 11 and 20 (the end, not
     // inside); b on day 15; the outsider on day 12.
@@ -1201,7 +1490,10 @@ async fn group_facts_count_within_the_window(db: &TestDb) {
     );
     // A window before anything happened, and an empty group.
     assert_eq!(
-        field.group_facts(&[a, b], T0 - 20 * DAY, T0 - 10 * DAY).await.unwrap(),
+        field
+            .group_facts(&[a, b], T0 - 20 * DAY, T0 - 10 * DAY)
+            .await
+            .unwrap(),
         GroupFactsRow {
             devices: 2,
             ..GroupFactsRow::default()
@@ -1215,17 +1507,48 @@ async fn group_facts_count_within_the_window(db: &TestDb) {
     // A meter registered in service before it had a lifecycle record:
     // in the field since it was registered, until its first recorded move.
     let old = plain_meter(store, p.org, "OLD-P", Utility::Electricity).await;
-    store.set_meter_status(old, MeterStatus::InService).await.unwrap();
-    let created = store.get_meter(old).await.unwrap().created_at.as_millisecond();
+    store
+        .set_meter_status(old, MeterStatus::InService)
+        .await
+        .unwrap();
+    let created = store
+        .get_meter(old)
+        .await
+        .unwrap()
+        .created_at
+        .as_millisecond();
     assert_eq!(
-        field.group_facts(&[old], created, created + 2 * DAY).await.unwrap().device_days,
+        field
+            .group_facts(&[old], created, created + 2 * DAY)
+            .await
+            .unwrap()
+            .device_days,
         2,
         "no history yet"
     );
-    walk(store, old, &[(DeviceState::Faulty, Action::ReportFault, created + 5 * DAY), (DeviceState::UnderRepair, Action::StartRepair, created + 6 * DAY), (DeviceState::Removed, Action::Remove, created + 7 * DAY)]).await;
-    let facts = field.group_facts(&[old], created + DAY, created + 3 * DAY).await.unwrap();
+    walk(
+        store,
+        old,
+        &[
+            (DeviceState::Faulty, Action::ReportFault, created + 5 * DAY),
+            (
+                DeviceState::UnderRepair,
+                Action::StartRepair,
+                created + 6 * DAY,
+            ),
+            (DeviceState::Removed, Action::Remove, created + 7 * DAY),
+        ],
+    )
+    .await;
+    let facts = field
+        .group_facts(&[old], created + DAY, created + 3 * DAY)
+        .await
+        .unwrap();
     assert_eq!((facts.device_days, facts.faults), (2, 0));
-    let facts = field.group_facts(&[old], created, created + 10 * DAY).await.unwrap();
+    let facts = field
+        .group_facts(&[old], created, created + 10 * DAY)
+        .await
+        .unwrap();
     assert_eq!((facts.device_days, facts.faults), (7, 1));
 }
 
@@ -1235,8 +1558,14 @@ async fn a_removed_meter_is_scrapped_with_its_disposal(db: &TestDb) {
     let p = place(store, "报废物业", "BF01", 1).await;
     let meter = plain_meter(store, p.org, "S-1", Utility::Electricity).await;
     let busy = plain_meter(store, p.org, "S-2", Utility::Electricity).await;
-    store.set_meter_status(meter, MeterStatus::Removed).await.unwrap();
-    store.set_meter_status(busy, MeterStatus::InService).await.unwrap();
+    store
+        .set_meter_status(meter, MeterStatus::Removed)
+        .await
+        .unwrap();
+    store
+        .set_meter_status(busy, MeterStatus::InService)
+        .await
+        .unwrap();
     let disposal = |m: MeterId| Disposal {
         meter_id: m,
         method: "recycler".into(),
@@ -1245,7 +1574,15 @@ async fn a_removed_meter_is_scrapped_with_its_disposal(db: &TestDb) {
         disposed_by: "user:zhang".into(),
         disposed_at_ms: T0,
     };
-    let scrap = |m: MeterId| mv(m, DeviceState::Removed, DeviceState::Scrapped, Action::Scrap, T0);
+    let scrap = |m: MeterId| {
+        mv(
+            m,
+            DeviceState::Removed,
+            DeviceState::Scrapped,
+            Action::Scrap,
+            T0,
+        )
+    };
 
     // Not removed: refused, nothing written.
     is_conflict(field.record_disposal(&disposal(busy), &scrap(busy)).await);
@@ -1258,10 +1595,17 @@ async fn a_removed_meter_is_scrapped_with_its_disposal(db: &TestDb) {
         Err(StoreError::Reference(_))
     ));
 
-    field.record_disposal(&disposal(meter), &scrap(meter)).await.unwrap();
+    field
+        .record_disposal(&disposal(meter), &scrap(meter))
+        .await
+        .unwrap();
     assert_eq!(field.disposal(meter).await.unwrap(), Some(disposal(meter)));
     assert_eq!(state(store, meter).await, DeviceState::Scrapped);
-    assert_eq!(status(store, meter).await, MeterStatus::Retired, "scrapped shows as retired");
+    assert_eq!(
+        status(store, meter).await,
+        MeterStatus::Retired,
+        "scrapped shows as retired"
+    );
     // Once.
     is_conflict(field.record_disposal(&disposal(meter), &scrap(meter)).await);
     assert_eq!(db.count_rows("disposals").await, 1);

@@ -129,6 +129,9 @@ CREATE TABLE device_events (
 );
 CREATE INDEX device_events_by_meter ON device_events (meter_id, id);
 CREATE INDEX device_events_by_to_state ON device_events (to_state, at_ms);
+-- One device's moves into a state (its faults in the last year, when it first
+-- went into service): a few rows, not every device's (Field::field_devices).
+CREATE INDEX device_events_by_meter_state ON device_events (meter_id, to_state, at_ms);
 
 -- 到货验收: one acceptance check per device.
 CREATE TABLE acceptance_checks (

@@ -15,7 +15,10 @@ use crate::config::Config;
 
 /// The organisation a command acts in: an id, a name (created when new), or
 /// the only one there is.
-pub(crate) async fn organisation(store: &dyn Store, given: Option<&str>) -> anyhow::Result<OrganisationId> {
+pub(crate) async fn organisation(
+    store: &dyn Store,
+    given: Option<&str>,
+) -> anyhow::Result<OrganisationId> {
     if let Some(g) = given {
         if let Ok(id) = g.parse::<OrganisationId>() {
             return Ok(store.get_organisation(id).await?.id);

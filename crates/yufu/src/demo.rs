@@ -112,6 +112,9 @@ pub async fn seed(store: &dyn Store) -> anyhow::Result<DemoLogin> {
         }
     };
     let password = issue_admin_password(store, org.id).await?;
+    crate::demo_lifecycle::seed(store, org.id)
+        .await
+        .context("seeding the demo device lifecycle")?;
     let (api_token, _) = yufu_server::access_api::issue_token(
         store,
         org.id,

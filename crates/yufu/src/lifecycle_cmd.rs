@@ -76,9 +76,7 @@ impl Cli {
     }
 
     async fn meter(&self, serial: &str) -> anyhow::Result<MeterId> {
-        let serial = serial
-            .parse()
-            .map_err(|e| anyhow::anyhow!("serial: {e}"))?;
+        let serial = serial.parse().map_err(|e| anyhow::anyhow!("serial: {e}"))?;
         match self.store.find_meter_by_serial(self.org, &serial).await? {
             Some(m) => Ok(m.id),
             None => anyhow::bail!("no meter with serial {serial}"),
@@ -112,12 +110,26 @@ pub async fn show(config: Config, serial: &str, organisation: Option<&str>) -> a
     println!("utility:   {}  model: {}", d.utility, d.model_name);
     println!("state:     {}", d.state);
     if let Some(w) = d.warranty_ends_on {
-        let running = if v.under_warranty == Some(true) { "running" } else { "ended" };
+        let running = if v.under_warranty == Some(true) {
+            "running"
+        } else {
+            "ended"
+        };
         println!("warranty:  until {w} ({running})");
     }
-    println!("faults:    {}  days in the field: {}", d.faults, d.field_days);
+    println!(
+        "faults:    {}  days in the field: {}",
+        d.faults, d.field_days
+    );
     let next: Vec<&str> = v.next_actions.iter().map(|a| a.as_str()).collect();
-    println!("next:      {}", if next.is_empty() { "none (final)".to_owned() } else { next.join(", ") });
+    println!(
+        "next:      {}",
+        if next.is_empty() {
+            "none (final)".to_owned()
+        } else {
+            next.join(", ")
+        }
+    );
     println!("history:");
     for e in &v.history {
         println!(
@@ -153,7 +165,11 @@ pub async fn serials(
         .map_err(lifecycle_err)?;
     if !report.problems.is_empty() {
         for p in &report.problems {
-            let column = p.column.as_deref().map(|c| format!(", column {c}")).unwrap_or_default();
+            let column = p
+                .column
+                .as_deref()
+                .map(|c| format!(", column {c}"))
+                .unwrap_or_default();
             eprintln!("line {}{column}: {}", p.line, p.message);
         }
         cli.store.close().await;
@@ -170,7 +186,11 @@ pub async fn serials(
     }
     cli.store.close().await;
     let verb = if dry_run { "would receive" } else { "received" };
-    println!("{verb} {} devices ({} rows)", report.devices.len(), report.rows);
+    println!(
+        "{verb} {} devices ({} rows)",
+        report.devices.len(),
+        report.rows
+    );
     Ok(())
 }
 
@@ -220,11 +240,21 @@ pub async fn contract(config: Config, id: &str, organisation: Option<&str>) -> a
         v.contract.status,
         yufu_domain::Fen(v.total_fen)
     );
-    println!("line  model                      ordered delivered awaiting accepted rejected returned outstanding");
+    println!(
+        "line  model                      ordered delivered awaiting accepted rejected returned outstanding"
+    );
     for l in &v.lines {
         println!(
             "{:>4}  {:<26} {:>7} {:>9} {:>8} {:>8} {:>8} {:>8} {:>11}",
-            l.line.line_no, l.model, l.ordered, l.delivered, l.awaiting_check, l.accepted, l.rejected, l.returned, l.outstanding
+            l.line.line_no,
+            l.model,
+            l.ordered,
+            l.delivered,
+            l.awaiting_check,
+            l.accepted,
+            l.rejected,
+            l.returned,
+            l.outstanding
         );
     }
     cli.store.close().await;
@@ -234,8 +264,13 @@ pub async fn contract(config: Config, id: &str, organisation: Option<&str>) -> a
 /// `yufu lifecycle suppliers`.
 pub async fn suppliers(config: Config, organisation: Option<&str>) -> anyhow::Result<()> {
     let cli = Cli::open(&config, organisation).await?;
-    let cards = service::scorecards(&cli.ctx()).await.map_err(lifecycle_err)?;
-    println!("{:<30} {:>5} {:>9} {:>9} {:>14}", "supplier", "score", "pass‰", "on-time‰", "faults/1000dy");
+    let cards = service::scorecards(&cli.ctx())
+        .await
+        .map_err(lifecycle_err)?;
+    println!(
+        "{:<30} {:>5} {:>9} {:>9} {:>14}",
+        "supplier", "score", "pass‰", "on-time‰", "faults/1000dy"
+    );
     for c in &cards {
         let opt = |v: Option<u32>| v.map_or("-".to_owned(), |v| v.to_string());
         println!(

@@ -16,6 +16,7 @@ mod bench_fleet;
 mod bench_mqtt;
 mod config;
 mod demo;
+mod demo_lifecycle;
 mod import_cmd;
 mod lifecycle_cmd;
 mod password;
@@ -630,7 +631,9 @@ fn main() -> ExitCode {
             } => {
                 let org = organisation.as_deref();
                 match command {
-                    LifecycleCommand::Show { serial } => lifecycle_cmd::show(config, &serial, org).await,
+                    LifecycleCommand::Show { serial } => {
+                        lifecycle_cmd::show(config, &serial, org).await
+                    }
                     LifecycleCommand::Serials {
                         delivery,
                         file,
@@ -641,7 +644,9 @@ fn main() -> ExitCode {
                         action,
                         reason,
                     } => lifecycle_cmd::move_device(config, &serial, &action, &reason, org).await,
-                    LifecycleCommand::Contract { id } => lifecycle_cmd::contract(config, &id, org).await,
+                    LifecycleCommand::Contract { id } => {
+                        lifecycle_cmd::contract(config, &id, org).await
+                    }
                     LifecycleCommand::Suppliers => lifecycle_cmd::suppliers(config, org).await,
                     LifecycleCommand::Due => lifecycle_cmd::due(config, org).await,
                 }

@@ -232,7 +232,7 @@ fn demo_seeds_once_and_issues_a_new_password_each_start() {
         .unwrap()
         .clone();
     assert!(
-        fleet.contains("sites 1, units 36, accounts 36, meters 96"),
+        fleet.contains("sites 1, units 36, accounts 36, meters 104"),
         "{fleet}"
     );
     let password1 = login(&first);
@@ -259,7 +259,16 @@ fn demo_seeds_once_and_issues_a_new_password_each_start() {
             .body,
     )
     .unwrap();
-    let meters = meters["items"].as_array().unwrap();
+    // 96 in service, and the lifecycle story's 8 delivered devices in the
+    // store room (no tariff until installed).
+    let all = meters["items"].as_array().unwrap();
+    assert_eq!(all.len(), 104);
+    let meters: Vec<serde_json::Value> = all
+        .iter()
+        .filter(|m| m["status"] == "in_service")
+        .cloned()
+        .collect();
+    let meters = &meters;
     assert_eq!(meters.len(), 96);
     assert!(
         meters.iter().all(|m| m["tariff_code"].is_string()),
@@ -294,6 +303,100 @@ fn demo_seeds_once_and_issues_a_new_password_each_start() {
     );
     assert_ne!(login(&second), password1);
     second.terminate();
+    lifecycle_cli_on_the_demo(dir.path());
+}
+
+/// `yufu lifecycle` on the stopped demo's database: a device's history, a
+/// serial file with bad rows (each reported by line, nothing written, exit
+/// 2), an illegal move refused, a legal one made and audited.
+fn lifecycle_cli_on_the_demo(dir: &Path) {
+    let out = yufu(dir)
+        .args(["lifecycle", "show", "DEMO-E-0001"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for state in ["ordered", "received", "accepted", "in_stock"] {
+        assert!(text.contains(state), "{state} missing from {text}");
+    }
+    assert!(text.contains("next:      install"), "{text}");
+    // The delivery of the demo's contract, from the contract's progress.
+    let out = yufu(dir).args(["lifecycle", "suppliers"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("Suineng"), "{text}");
+    let bad = dir.join("serials.csv");
+    std::fs::write(&bad, "serial,contract_line\nDEMO-X-1,9\nDEMO-X-1,1\n,1\n").unwrap();
+    let out = yufu(dir)
+        .args([
+            "lifecycle",
+            "serials",
+            &uuid_of_delivery(dir),
+            bad.to_str().unwrap(),
+            "--dry-run",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    for line in ["line 3", "line 4"] {
+        assert!(err.contains(line), "{line} missing from {err}");
+    }
+    let (code, msg) = fails(yufu(dir).args([
+        "lifecycle",
+        "move",
+        "DEMO-E-0001",
+        "retire",
+        "--reason",
+        "x",
+    ]));
+    assert_eq!(code, 1);
+    assert!(msg.contains("from in_stock it can install"), "{msg}");
+    let out = yufu(dir)
+        .args([
+            "lifecycle",
+            "move",
+            "DEMO-E-0002",
+            "report_fault",
+            "--reason",
+            "x",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "an in-stock device cannot be reported faulty"
+    );
+}
+
+/// The demo's first delivery id, read through the store.
+fn uuid_of_delivery(dir: &Path) -> String {
+    use yufu_store::Store as _;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = yufu_store_sqlite::SqliteStore::open(&dir.join("yufu.db"))
+            .await
+            .unwrap();
+        let orgs = store
+            .list_organisations(&yufu_store::Page::first(10))
+            .await
+            .unwrap();
+        let contracts = store
+            .procurement()
+            .list_contracts(orgs[0].id)
+            .await
+            .unwrap();
+        let deliveries = store
+            .procurement()
+            .list_deliveries(contracts[0].id)
+            .await
+            .unwrap();
+        store.close().await;
+        deliveries[0].id.to_string()
+    })
 }
 
 /// Readings posted to the demo move a balance, the cut-off trips the
@@ -518,7 +621,7 @@ async fn the_same_binary_runs_on_postgres() {
         );
         check_endpoints(&app, "postgres");
         assert!(
-            app.stdout.iter().any(|l| l.contains("meters 96")),
+            app.stdout.iter().any(|l| l.contains("meters 104")),
             "{:?}",
             app.stdout
         );

@@ -93,7 +93,7 @@ impl Lang {
 }
 
 /// Every module's labels.
-pub(crate) fn tables() -> [&'static [(&'static str, &'static str, &'static str)]; 13] {
+pub(crate) fn tables() -> [&'static [(&'static str, &'static str, &'static str)]; 17] {
     use super::*;
     [
         TEXT,
@@ -109,6 +109,11 @@ pub(crate) fn tables() -> [&'static [(&'static str, &'static str, &'static str)]
         users::TEXT,
         audit::TEXT,
         portal::TEXT,
+        // device lifecycle (issue 8)
+        lifecycle::TEXT,
+        devices::TEXT,
+        procurement::TEXT,
+        field::TEXT,
     ]
 }
 

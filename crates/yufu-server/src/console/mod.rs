@@ -44,6 +44,11 @@ pub(crate) mod search;
 pub(crate) mod sites;
 pub(crate) mod tariffs;
 pub(crate) mod users;
+// device lifecycle (issue 8)
+pub(crate) mod devices;
+pub(crate) mod field;
+pub(crate) mod lifecycle;
+pub(crate) mod procurement;
 
 pub(crate) use i18n::Lang;
 
@@ -74,6 +79,10 @@ pub(crate) static PAGES: LazyLock<Vec<(&'static str, Page)>> = LazyLock::new(|| 
         users::PAGES,
         audit::PAGES,
         portal::PAGES,
+        // device lifecycle (issue 8)
+        devices::PAGES,
+        procurement::PAGES,
+        field::PAGES,
     ]
     .concat()
 });
@@ -99,6 +108,10 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
         .merge(users::routes())
         .merge(audit::routes())
         .merge(portal::routes())
+        // device lifecycle (issue 8)
+        .merge(devices::routes())
+        .merge(procurement::routes())
+        .merge(field::routes())
         .route_layer(axum::middleware::from_fn_with_state(state, guard));
     pages
         .route("/static/console.css", get(css))
@@ -141,6 +154,11 @@ const SCOPED_PREFIXES: &[(&str, &str)] = &[
     ("/accounts/{id}", "/api/v1/accounts/{id}"),
     ("/sites/{id}", "/api/v1/sites/{id}"),
     ("/customers/{id}", "/api/v1/customers/{id}"),
+    // device lifecycle (issue 8): the device page is addressed by the meter
+    // id, as `GET /api/v1/meters/{id}/device` is; every `/api/v1/meters/{id}…`
+    // route gets the same meter-site check, and the path rewrite below
+    // needs the API side to end in `{id}`.
+    ("/devices/{id}", "/api/v1/meters/{id}"),
 ];
 
 /// The guard in front of every page: rule lookup (no rule, no page),
@@ -307,6 +325,13 @@ impl Ctx {
         let lang = format!("lang={other}");
         kept.push(&lang);
         format!("{path}?{}", kept.join("&"))
+    }
+
+    // device lifecycle (issue 8)
+    /// The caller may open organisation-wide pages (not limited to some
+    /// sites): the device register and procurement links show only then.
+    pub fn whole_org(&self) -> bool {
+        self.caller.as_ref().is_some_and(|c| !c.scoped())
     }
 
     /// Marks the navigation entry of the current section.

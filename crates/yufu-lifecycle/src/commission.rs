@@ -632,7 +632,7 @@ impl Ctx<'_> {
         let (credited, reversed) = if amount.0 > 0 {
             ("credited", "reversed")
         } else {
-            ("debited", "refunded")
+            ("debited", "credited back")
         };
         let mut detail = format!(
             "{credited} {} yuan and {reversed} it (adjustment entries #{} and #{}); balance {} yuan before and {} yuan after",

@@ -1039,11 +1039,14 @@ pub async fn device_view(ctx: &Ctx<'_>, meter: MeterId) -> Result<DeviceView> {
     let installations = ctx
         .store
         .field()
-        .list_installations(ctx.org, &InstallationFilter::default())
-        .await?
-        .into_iter()
-        .filter(|p| p.meter_id == meter)
-        .collect();
+        .list_installations(
+            ctx.org,
+            &InstallationFilter {
+                meter: Some(meter),
+                ..InstallationFilter::default()
+            },
+        )
+        .await?;
     let commissioning = ctx.store.field().list_runs(meter).await?;
     let swaps = ctx.store.field().swaps_of(meter).await?;
     let disposal = ctx.store.field().disposal(meter).await?;

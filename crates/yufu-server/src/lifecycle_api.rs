@@ -186,17 +186,20 @@ pub(crate) mod schema {
         pub name: String,
         pub number: String,
         /// `YYYY-MM-DD`.
+        #[schema(format = Date)]
         pub expires_on: String,
     }
 
     #[derive(utoipa::ToSchema, serde::Serialize)]
     pub(crate) struct ContractLineIn {
         /// A device model of the catalogue.
+        #[schema(format = Uuid)]
         pub model_id: String,
         /// 1–1000000.
         pub quantity: u32,
         pub unit_price_fen: i64,
         /// `YYYY-MM-DD`.
+        #[schema(format = Date)]
         pub delivery_due: String,
     }
 
@@ -205,6 +208,7 @@ pub(crate) mod schema {
     #[derive(utoipa::ToSchema, serde::Serialize)]
     pub(crate) struct ContractIn {
         pub number: String,
+        #[schema(format = Uuid)]
         pub supplier_id: String,
         /// At least one line.
         pub lines: Vec<ContractLineIn>,
@@ -221,6 +225,7 @@ pub(crate) mod schema {
         /// The delivery note's number.
         pub note_number: String,
         /// `YYYY-MM-DD`, not in the future.
+        #[schema(format = Date)]
         pub delivered_on: String,
     }
 
@@ -249,6 +254,7 @@ pub(crate) mod schema {
     #[derive(utoipa::ToSchema, serde::Serialize)]
     pub(crate) struct SwapIn {
         /// The replacement meter (in stock).
+        #[schema(format = Uuid)]
         pub new_meter_id: String,
         /// The old meter's final register reading (Wh or litres).
         pub final_reading: u64,
@@ -260,12 +266,15 @@ pub(crate) mod schema {
     /// A staff member's certification (上岗证) for one utility.
     #[derive(utoipa::ToSchema, serde::Serialize)]
     pub(crate) struct CertificationIn {
+        #[schema(format = Uuid)]
         pub staff_user_id: String,
         pub utility: String,
         pub number: String,
         /// `YYYY-MM-DD`.
+        #[schema(format = Date)]
         pub issued_on: String,
         /// `YYYY-MM-DD`, not before `issued_on`.
+        #[schema(format = Date)]
         pub expires_on: String,
     }
 
@@ -273,14 +282,19 @@ pub(crate) mod schema {
     /// certified for its utility on that day.
     #[derive(utoipa::ToSchema, serde::Serialize)]
     pub(crate) struct InstallationPlanIn {
+        #[schema(format = Uuid)]
         pub meter_id: String,
+        #[schema(format = Uuid)]
         pub unit_id: String,
         /// The account the meter will bill.
+        #[schema(format = Uuid)]
         pub account_id: Option<String>,
         /// The tariff it is priced with.
         pub tariff_code: Option<String>,
         /// `YYYY-MM-DD`, not in the past.
+        #[schema(format = Date)]
         pub scheduled_on: String,
+        #[schema(format = Uuid)]
         pub installer_id: String,
         pub note: Option<String>,
     }
@@ -307,6 +321,7 @@ pub(crate) mod schema {
     #[derive(utoipa::ToSchema, serde::Serialize)]
     pub(crate) struct CostBenefitIn {
         pub devices: u32,
+        #[schema(format = Uuid)]
         pub model_id: String,
         /// Per device; default the model's list price.
         pub device_price_fen: Option<i64>,
@@ -323,10 +338,13 @@ pub(crate) mod schema {
     pub(crate) struct RolloutIn {
         pub name: String,
         /// The model the group is replaced with.
+        #[schema(format = Uuid)]
         pub model_id: String,
         /// Meter ids of the pilot (at least one, each in the field).
+        #[schema(value_type = Vec<uuid::Uuid>)]
         pub pilot: Vec<String>,
         /// Meter ids of each later wave, in order.
+        #[schema(value_type = Option<Vec<Vec<uuid::Uuid>>>)]
         pub waves: Option<Vec<Vec<String>>>,
     }
 }
@@ -972,6 +990,7 @@ pub(crate) async fn list_installations(
     let filter = InstallationFilter {
         status,
         installer: opt(q.installer_id.as_deref())?,
+        meter: None,
         sites: match &caller.principal.sites {
             SiteScope::All => None,
             SiteScope::Only(sites) => Some(sites.iter().copied().collect()),

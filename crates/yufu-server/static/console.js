@@ -184,10 +184,12 @@
     return Array.isArray(v) ? v.length > 0 : (v != null && v !== false && v !== '');
   }
 
+  // Integer fen as yuan the way the pages print it: "-1,340.05".
   function fenToYuan(v) {
     var n = Math.abs(v);
     var fen = String(n % 100);
-    return (v < 0 ? '-' : '') + Math.floor(n / 100) + '.' + (fen.length < 2 ? '0' + fen : fen);
+    var yuan = String(Math.floor(n / 100)).replace(/\B(?=(\d{3})+$)/g, ',');
+    return (v < 0 ? '-' : '') + yuan + '.' + (fen.length < 2 ? '0' + fen : fen);
   }
 
   function show(el, v) {

@@ -297,7 +297,10 @@ async fn sign_in(api: &TestServer) -> String {
             "POST",
             "/api/v1/auth/login",
             vec![],
-            Some(json!({"username": "wang.manager", "password": "another-long-password"}).to_string()),
+            Some(
+                json!({"username": "wang.manager", "password": "another-long-password"})
+                    .to_string(),
+            ),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
@@ -315,15 +318,27 @@ async fn a_device_is_followed_from_contract_to_scrap_in_the_console() {
     let s = story(&api).await;
     let cookie = sign_in(&api).await;
 
-    // The register: both devices, with their states in Chinese …
+    // The register: both devices (and the fleet's meter, registered before
+    // the register, in stock), with their states in Chinese …
     let r = page(&api, &cookie, "/devices", "zh-CN").await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains("data-testid=\"nav-devices\""));
     assert!(r.body.contains("data-testid=\"nav-procurement\""));
     let rows = table(&r.body, "devices-table");
-    assert_eq!(rows.matches("data-testid=\"device-row\"").count(), 2, "{rows}");
-    assert!(rows.contains("E700001") && rows.contains("已报废"), "{rows}");
-    assert!(rows.contains("E700002") && rows.contains("已退货"), "{rows}");
+    assert_eq!(
+        rows.matches("data-testid=\"device-row\"").count(),
+        3,
+        "{rows}"
+    );
+    assert!(rows.contains("E900001") && rows.contains("在库"), "{rows}");
+    assert!(
+        rows.contains("E700001") && rows.contains("已报废"),
+        "{rows}"
+    );
+    assert!(
+        rows.contains("E700002") && rows.contains("已退货"),
+        "{rows}"
+    );
     // … the filters, and English.
     let r = page(&api, &cookie, "/devices?state=scrapped", "zh-CN").await;
     let rows = table(&r.body, "devices-table");
@@ -331,7 +346,10 @@ async fn a_device_is_followed_from_contract_to_scrap_in_the_console() {
     assert!(rows.contains(&s.scrapped) && !rows.contains(&s.returned));
     let r = page(&api, &cookie, "/devices?serial=E7000", "en").await;
     let rows = table(&r.body, "devices-table");
-    assert!(rows.contains("Scrapped") && rows.contains("Returned"), "{rows}");
+    assert!(
+        rows.contains("Scrapped") && rows.contains("Returned"),
+        "{rows}"
+    );
     let r = page(&api, &cookie, "/devices?serial=X", "en").await;
     assert!(r.body.contains("data-testid=\"devices-empty\""));
     let r = page(&api, &cookie, "/devices?state=lost", "en").await;
@@ -368,7 +386,10 @@ async fn a_device_is_followed_from_contract_to_scrap_in_the_console() {
     assert!(h[6].contains(&cst), "{}", h[6]);
     // Facts, acceptance, installation with its checklist, disposal.
     assert!(r.body.contains("HT-2026-001"));
-    assert!(r.body.contains(&format!("/procurement/contracts/{}", s.contract)));
+    assert!(
+        r.body
+            .contains(&format!("/procurement/contracts/{}", s.contract))
+    );
     let warranty = today()
         .checked_add(jiff::Span::new().months(24))
         .unwrap()
@@ -386,7 +407,13 @@ async fn a_device_is_followed_from_contract_to_scrap_in_the_console() {
     // Scrapped is final: no forms.
     assert!(!r.body.contains("data-testid=\"form-"));
     // English labels.
-    let r = page(&api, &cookie, &format!("/devices/{}?lang=en", s.scrapped), "zh-CN").await;
+    let r = page(
+        &api,
+        &cookie,
+        &format!("/devices/{}?lang=en", s.scrapped),
+        "zh-CN",
+    )
+    .await;
     let h = history(&r.body);
     assert!(h[6].contains("Removed → Scrapped"), "{}", h[6]);
     assert!(h[2].contains("Received → Accepted"), "{}", h[2]);
@@ -410,7 +437,11 @@ async fn a_device_is_followed_from_contract_to_scrap_in_the_console() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains("data-status=\"approved\"") && r.body.contains("已审批"));
     assert!(r.body.contains("data-testid=\"total-goods\">840.00<"));
-    assert!(r.body.contains("data-testid=\"total-all\">1340.00<"));
+    assert!(
+        r.body.contains("data-testid=\"total-all\">1,340.00<"),
+        "{}",
+        table(&r.body, "contract-totals")
+    );
     let line = table(&r.body, "contract-lines");
     for (k, v) in [
         ("ordered", 3),
@@ -426,7 +457,10 @@ async fn a_device_is_followed_from_contract_to_scrap_in_the_console() {
             "{k} = {v}: {line}"
         );
     }
-    assert!(r.body.contains(&format!("/procurement/deliveries/{}", s.delivery)));
+    assert!(
+        r.body
+            .contains(&format!("/procurement/deliveries/{}", s.delivery))
+    );
     // Approved: deliveries may be recorded; no approval buttons any more.
     assert!(r.body.contains("data-testid=\"form-delivery\""));
     assert!(!r.body.contains("data-testid=\"form-approve\""));
@@ -443,7 +477,7 @@ async fn a_device_is_followed_from_contract_to_scrap_in_the_console() {
     let r = page(&api, &cookie, "/procurement", "zh-CN").await;
     assert_eq!(r.status, 200, "{}", r.body);
     let rows = table(&r.body, "contracts-table");
-    assert!(rows.contains("HT-2026-001") && rows.contains("1340.00") && rows.contains("1 / 3"));
+    assert!(rows.contains("HT-2026-001") && rows.contains("1,340.00") && rows.contains("1 / 3"));
     assert!(r.body.contains("data-testid=\"form-contract\""));
     let r = page(
         &api,
@@ -487,7 +521,13 @@ async fn a_device_is_followed_from_contract_to_scrap_in_the_console() {
     // Site-scoped staff: not the organisation-wide pages; a device in their
     // site, yes; one elsewhere (here: in no site) is not found.
     let site: yufu_domain::SiteId = s.site.parse().unwrap();
-    let scoped = token(&api, "scoped-tech", Role::Technician, SiteScope::Only([site].into())).await;
+    let scoped = token(
+        &api,
+        "scoped-tech",
+        Role::Technician,
+        SiteScope::Only([site].into()),
+    )
+    .await;
     for path in ["/devices", "/procurement", "/replacement"] {
         assert_eq!(page_as(&api, &scoped, path).await.status, 403, "{path}");
     }
@@ -502,15 +542,23 @@ async fn a_device_is_followed_from_contract_to_scrap_in_the_console() {
     );
     let r = page_as(&api, &scoped, "/installations").await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert!(!r.body.contains("certifications-table"), "certifications span the organisation");
-    // A technician sees a device in service with the field moves only.
-    let r = page_as(&api, &scoped, &format!("/devices/{}", s.fleet_meter)).await;
-    assert!(r.body.contains("data-testid=\"form-remove\""));
-    assert!(!r.body.contains("data-testid=\"form-scrap\""));
+    assert!(
+        !r.body.contains("certifications-table"),
+        "certifications span the organisation"
+    );
+    // The meter is in stock: installing it is planned by device managers,
+    // not technicians.
+    assert!(!r.body.contains("data-testid=\"form-"));
+    assert!(!r.body.contains("data-testid=\"plan-install\""));
+    let r = page(&api, &cookie, &format!("/devices/{}", s.fleet_meter), "en").await;
+    assert!(
+        r.body.contains("data-testid=\"plan-install\""),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("In stock"));
     // Nobody signed in: to the sign-in page.
-    let r = api
-        .raw_exact("GET", "/devices", vec![], None)
-        .await;
+    let r = api.raw_exact("GET", "/devices", vec![], None).await;
     assert_eq!(r.status, 303, "{}", r.body);
     api.stop().await;
 }

@@ -540,6 +540,7 @@ async fn an_installation_is_planned_once_and_completed_with_the_move(db: &TestDb
     let planned = InstallationFilter {
         status: Some(InstallationStatus::Planned),
         installer: Some(p.staff),
+        meter: Some(first.meter_id),
         sites: Some(vec![p.site]),
     };
     assert_eq!(list(planned.clone()).await, [first.id]);
@@ -558,6 +559,10 @@ async fn an_installation_is_planned_once_and_completed_with_the_move(db: &TestDb
         },
         InstallationFilter {
             sites: Some(Vec::new()),
+            ..InstallationFilter::default()
+        },
+        InstallationFilter {
+            meter: Some(MeterId::new()),
             ..InstallationFilter::default()
         },
     ] {

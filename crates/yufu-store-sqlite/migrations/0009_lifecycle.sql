@@ -242,7 +242,6 @@ CREATE TABLE rollout_members (
     swapped_at_ms       INTEGER,
     PRIMARY KEY (rollout_id, meter_id)
 );
-CREATE INDEX rollout_members_by_meter ON rollout_members (meter_id);
 -- A meter is replaced in at most one rollout (Field::rollout_of), also when two
 -- rollouts are created at once.
 CREATE UNIQUE INDEX rollout_members_one_rollout ON rollout_members (meter_id);

@@ -197,11 +197,11 @@ macro_rules! impl_sql_field {
 
             /// A meter's time in the field within `[from, to)`, replayed
             /// from its history (`moves`: to-state and time, oldest first,
-            /// all before `to`). Before its first recorded move the meter
-            /// was in the state that move started from, since it was
-            /// registered (`created_ms`) — as `__apply_transition` assumes
-            /// for a meter that had no lifecycle record; with no history at
-            /// all it has been in `initial` since then.
+            /// all before `to`). `initial` is its state from registration
+            /// (`created_ms`) to its first move: the state that move started
+            /// from, or with no history its state now — registered in the
+            /// field means in the field since then, as `__apply_transition`
+            /// assumes for a meter that had no lifecycle record.
             pub(crate) fn field_ms(
                 initial: DeviceState,
                 created_ms: i64,
@@ -559,6 +559,10 @@ macro_rules! impl_sql_field {
                     binds.push(i.to_string());
                     conds.push(format!("installer_id = ${}", binds.len()));
                 }
+                if let Some(m) = filter.meter {
+                    binds.push(m.to_string());
+                    conds.push(format!("meter_id = ${}", binds.len()));
+                }
                 if let Some(sites) = &filter.sites {
                     if sites.is_empty() {
                         return Ok(Vec::new());
@@ -568,7 +572,7 @@ macro_rules! impl_sql_field {
                     conds.push(format!("site_id IN ({list})"));
                 }
                 let sql = format!(
-                    "SELECT {} FROM installation_plans WHERE {} ORDER BY scheduled_on, id",
+                    "SELECT {} FROM installation_plans WHERE {} ORDER BY scheduled_on, id LIMIT 1000",
                     __field_rows::PLAN,
                     conds.join(" AND ")
                 );

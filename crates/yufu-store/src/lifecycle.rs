@@ -426,6 +426,8 @@ pub struct InstallationPlan {
 pub struct InstallationFilter {
     pub status: Option<InstallationStatus>,
     pub installer: Option<StaffUserId>,
+    /// Only this meter's plans.
+    pub meter: Option<MeterId>,
     /// Only these sites (a site-scoped caller); `None` for all.
     pub sites: Option<Vec<SiteId>>,
 }
@@ -567,6 +569,7 @@ pub trait Field: Send + Sync {
     /// Conflict when the meter already has a planned installation.
     async fn create_installation(&self, p: &InstallationPlan) -> StoreResult<()>;
     async fn get_installation(&self, id: InstallationId) -> StoreResult<InstallationPlan>;
+    /// At most 1 000 plans, by scheduled day then id.
     async fn list_installations(
         &self,
         org: OrganisationId,

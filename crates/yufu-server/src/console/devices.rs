@@ -69,7 +69,11 @@ pub(crate) const TEXT: &[(&str, &str, &str)] = &[
     ("dev.site", "园区", "Site"),
     ("dev.unit", "房号", "Unit"),
     ("dev.account", "户号", "Account"),
-    ("dev.meter_page", "表计页面（读数、命令）", "Meter page (readings, commands)"),
+    (
+        "dev.meter_page",
+        "表计页面（读数、命令）",
+        "Meter page (readings, commands)",
+    ),
     ("dev.faults", "故障次数", "Faults"),
     ("dev.field_days", "现场运行天数", "Days in the field"),
     (
@@ -120,9 +124,21 @@ pub(crate) const TEXT: &[(&str, &str, &str)] = &[
     ("dev.swap.out", "被换下（旧表）", "Swapped out (old meter)"),
     ("dev.swap.in", "换上（新表）", "Swapped in (new meter)"),
     ("dev.swap.other", "另一块表", "Other meter"),
-    ("dev.swap.final", "旧表终止读数", "Old meter's final reading"),
-    ("dev.swap.opening", "新表起始读数", "New meter's opening reading"),
-    ("dev.swap.charge", "终止读数扣费（元）", "Final charge (yuan)"),
+    (
+        "dev.swap.final",
+        "旧表终止读数",
+        "Old meter's final reading",
+    ),
+    (
+        "dev.swap.opening",
+        "新表起始读数",
+        "New meter's opening reading",
+    ),
+    (
+        "dev.swap.charge",
+        "终止读数扣费（元）",
+        "Final charge (yuan)",
+    ),
     ("dev.disposal", "报废处置", "Disposal"),
     ("dev.disposal.method", "处置方式", "Method"),
     ("dev.disposal.record", "处置凭证号", "Record no."),
@@ -134,7 +150,11 @@ pub(crate) const TEXT: &[(&str, &str, &str)] = &[
     ("dev.hist.why", "原因", "Why"),
     ("dev.hist.start", "登记", "Registered"),
     ("dev.actions", "可执行的操作", "What can be done now"),
-    ("dev.no_actions", "当前状态下没有可执行的操作。", "Nothing can be done in this state."),
+    (
+        "dev.no_actions",
+        "当前状态下没有可执行的操作。",
+        "Nothing can be done in this state.",
+    ),
     ("dev.reason", "原因", "Reason"),
     ("dev.do.check", "提交验收结果", "Record the check"),
     (
@@ -162,7 +182,11 @@ pub(crate) const TEXT: &[(&str, &str, &str)] = &[
         "If every step passes the meter goes in service; a failed step leaves it installed with the reason.",
     ),
     ("dev.do.swap", "换表", "Swap the meter"),
-    ("dev.swap.new_meter", "新表（表计 ID，须在库）", "New meter (meter id, in stock)"),
+    (
+        "dev.swap.new_meter",
+        "新表（表计 ID，须在库）",
+        "New meter (meter id, in stock)",
+    ),
     (
         "dev.confirm.swap",
         "确定换表？旧表终止读数将计费，户号、余额和价格方案转到新表。旧表表号",
@@ -175,7 +199,11 @@ pub(crate) const TEXT: &[(&str, &str, &str)] = &[
         "Scrap this device? This cannot be undone. Meter",
     ),
     ("dev.scrap.recycler", "交回收商", "To a recycler"),
-    ("dev.scrap.returned_to_maker", "退回厂家", "Returned to the maker"),
+    (
+        "dev.scrap.returned_to_maker",
+        "退回厂家",
+        "Returned to the maker",
+    ),
     ("dev.scrap.destroyed", "销毁", "Destroyed"),
     (
         "dev.plan_install",
@@ -712,12 +740,12 @@ async fn device(
     let mut installations = Vec::new();
     for p in &v.installations {
         let installer = p.installer_id.to_string();
-        if !names.contains_key(&installer) {
+        if let std::collections::hash_map::Entry::Vacant(e) = names.entry(installer.clone()) {
             let name = match store.access().get_staff_user(p.installer_id).await {
                 Ok(u) => u.username.to_string(),
                 Err(_) => installer.clone(),
             };
-            names.insert(installer.clone(), name);
+            e.insert(name);
         }
         let unit = match store.get_unit(p.unit_id).await {
             Ok(u) => u.code.to_string(),
@@ -861,7 +889,12 @@ mod tests {
             Filter::default()
         );
         let m = MeterId::new();
-        let f = filter(&[("state", "in_stock"), ("serial", "E 9"), ("after", &m.to_string())]).unwrap();
+        let f = filter(&[
+            ("state", "in_stock"),
+            ("serial", "E 9"),
+            ("after", &m.to_string()),
+        ])
+        .unwrap();
         assert_eq!(f.state, Some(DeviceState::InStock));
         assert_eq!(f.store_filter().serial.as_deref(), Some("E 9"));
         assert_eq!(f.href(None), "/devices?state=in_stock&serial=E%209");
@@ -917,7 +950,11 @@ mod tests {
         assert!(forms(Lang::En, &next(DeviceState::Installed), true, tech).commission);
         assert!(!forms(Lang::En, &next(DeviceState::Removed), false, tech).scrap);
         // Final states offer nothing.
-        for s in [DeviceState::Scrapped, DeviceState::Returned, DeviceState::Retired] {
+        for s in [
+            DeviceState::Scrapped,
+            DeviceState::Returned,
+            DeviceState::Retired,
+        ] {
             assert!(!forms(Lang::En, &next(s), true, all).any(), "{s}");
         }
     }
@@ -934,7 +971,9 @@ mod tests {
         assert!(steps(Lang::En, "not json").is_empty());
         let c = checklist(
             Lang::En,
-            Some(r#"[{"item":"wiring","passed":true,"note":""},{"item":"grounding","passed":false,"note":"loose"}]"#),
+            Some(
+                r#"[{"item":"wiring","passed":true,"note":""},{"item":"grounding","passed":false,"note":"loose"}]"#,
+            ),
         );
         assert_eq!(c.len(), 2);
         assert_eq!(c[1].label, "Grounding");

@@ -37,7 +37,10 @@ use crate::{AppState, WebError};
 pub(crate) const PAGES: &[(&str, Page)] = &[
     ("/installations", Page::Staff(Permission::ReadFleet)),
     ("/replacement", Page::Staff(Permission::ReadFleet)),
-    ("/replacement/rollouts/{id}", Page::Staff(Permission::ReadFleet)),
+    (
+        "/replacement/rollouts/{id}",
+        Page::Staff(Permission::ReadFleet),
+    ),
 ];
 
 /// This module's labels: (key, 简体中文, English).
@@ -50,7 +53,11 @@ pub(crate) const TEXT: &[(&str, &str, &str)] = &[
     ("inst.unit", "房号", "Unit"),
     ("inst.meter", "表计", "Meter"),
     ("inst.note", "备注", "Note"),
-    ("inst.empty", "没有符合条件的安装计划。", "No installation plans match."),
+    (
+        "inst.empty",
+        "没有符合条件的安装计划。",
+        "No installation plans match.",
+    ),
     (
         "inst.more",
         "仅显示前 {n} 条。",
@@ -77,10 +84,22 @@ pub(crate) const TEXT: &[(&str, &str, &str)] = &[
         "Cancel this installation plan? Meter",
     ),
     ("inst.plan", "制定安装计划", "Plan an installation"),
-    ("inst.meter_id", "设备（表计 ID，须在库）", "Device (meter id, in stock)"),
+    (
+        "inst.meter_id",
+        "设备（表计 ID，须在库）",
+        "Device (meter id, in stock)",
+    ),
     ("inst.unit_id", "房屋（Unit ID）", "Unit (unit id)"),
-    ("inst.account_id", "户号 ID（可选）", "Account id (optional)"),
-    ("inst.tariff", "价格方案代码（可选）", "Tariff code (optional)"),
+    (
+        "inst.account_id",
+        "户号 ID（可选）",
+        "Account id (optional)",
+    ),
+    (
+        "inst.tariff",
+        "价格方案代码（可选）",
+        "Tariff code (optional)",
+    ),
     (
         "inst.plan_hint",
         "只能指派持有该类别有效上岗证的人员。",
@@ -111,7 +130,11 @@ pub(crate) const TEXT: &[(&str, &str, &str)] = &[
         "依据：使用寿命、近一年故障次数、型号故障率与全网对比。",
         "From service life, faults in the last year, and the model's fault rate against the fleet's.",
     ),
-    ("rep.none_due", "目前没有需要更换的设备。", "No device is due for replacement."),
+    (
+        "rep.none_due",
+        "目前没有需要更换的设备。",
+        "No device is due for replacement.",
+    ),
     ("rep.serial", "表号", "Serial"),
     ("rep.model", "型号", "Model"),
     ("rep.utility", "类别", "Utility"),
@@ -145,8 +168,16 @@ pub(crate) const TEXT: &[(&str, &str, &str)] = &[
         "单台设备价（元，空则按目录价）",
         "Device price (yuan; blank: the list price)",
     ),
-    ("rep.cb.installation", "单台安装费（元）", "Installation per device (yuan)"),
-    ("rep.cb.commissioning", "单台调试费（元）", "Commissioning per device (yuan)"),
+    (
+        "rep.cb.installation",
+        "单台安装费（元）",
+        "Installation per device (yuan)",
+    ),
+    (
+        "rep.cb.commissioning",
+        "单台调试费（元）",
+        "Commissioning per device (yuan)",
+    ),
     (
         "rep.cb.old_maintenance",
         "旧表单台年维护费（元）",
@@ -162,10 +193,18 @@ pub(crate) const TEXT: &[(&str, &str, &str)] = &[
         "单台年减少损失（元）",
         "Losses avoided per device a year (yuan)",
     ),
-    ("rep.cb.salvage", "旧表单台残值（元）", "Old meter's salvage (yuan)"),
+    (
+        "rep.cb.salvage",
+        "旧表单台残值（元）",
+        "Old meter's salvage (yuan)",
+    ),
     ("rep.cb.submit", "测算", "Calculate"),
     ("rep.cb.result", "测算结果", "Result"),
-    ("rep.cb.cost_per_device", "单台成本（元）", "Cost per device (yuan)"),
+    (
+        "rep.cb.cost_per_device",
+        "单台成本（元）",
+        "Cost per device (yuan)",
+    ),
     ("rep.cb.gross_cost", "总成本（元）", "Gross cost (yuan)"),
     ("rep.cb.salvage_total", "残值合计（元）", "Salvage (yuan)"),
     ("rep.cb.total_cost", "净投入（元）", "Net cost (yuan)"),
@@ -174,14 +213,26 @@ pub(crate) const TEXT: &[(&str, &str, &str)] = &[
         "单台年节省（元）",
         "Saving per device a year (yuan)",
     ),
-    ("rep.cb.annual_saving", "年节省合计（元）", "Saving a year (yuan)"),
+    (
+        "rep.cb.annual_saving",
+        "年节省合计（元）",
+        "Saving a year (yuan)",
+    ),
     (
         "rep.cb.payback",
         "回收期（月；空表示无法回收）",
         "Payback (months; blank: never)",
     ),
-    ("rep.cb.life", "新表使用寿命（年）", "New meter's service life (years)"),
-    ("rep.cb.net", "寿命期净收益（元）", "Net over its life (yuan)"),
+    (
+        "rep.cb.life",
+        "新表使用寿命（年）",
+        "New meter's service life (years)",
+    ),
+    (
+        "rep.cb.net",
+        "寿命期净收益（元）",
+        "Net over its life (yuan)",
+    ),
     (
         "rep.cb.within_life",
         "寿命期内可回收",
@@ -192,7 +243,11 @@ pub(crate) const TEXT: &[(&str, &str, &str)] = &[
     ("rep.rollout.name", "名称", "Name"),
     ("rep.rollout.pilot", "试点", "Pilot"),
     ("rep.rollout.approved", "试点已批准", "Pilot approved"),
-    ("rep.rollout.pending", "试点待批准", "Pilot not yet approved"),
+    (
+        "rep.rollout.pending",
+        "试点待批准",
+        "Pilot not yet approved",
+    ),
     ("rep.rollout.created", "创建", "Created"),
     ("rep.rollout.none", "暂无分批更换计划。", "No rollouts yet."),
     ("rep.rollout.new", "新建分批更换计划", "New rollout"),
@@ -217,7 +272,11 @@ pub(crate) const TEXT: &[(&str, &str, &str)] = &[
         "试点进度（已换/试点数）",
         "Pilot progress (swapped / in the pilot)",
     ),
-    ("rep.cmp", "试点与其余对比（近 30 天）", "Pilot against the rest (last 30 days)"),
+    (
+        "rep.cmp",
+        "试点与其余对比（近 30 天）",
+        "Pilot against the rest (last 30 days)",
+    ),
     ("rep.cmp.group", "组别", "Group"),
     ("rep.cmp.pilot", "试点新表", "Pilot (new meters)"),
     ("rep.cmp.rest", "其余未更换", "The rest (not yet replaced)"),
@@ -232,10 +291,18 @@ pub(crate) const TEXT: &[(&str, &str, &str)] = &[
     ("rep.cmp.comm", "通信成功率", "Communication success"),
     ("rep.verdict", "结论", "Verdict"),
     ("rep.verdict.better", "优于其余", "Better than the rest"),
-    ("rep.verdict.no_worse", "不差于其余", "No worse than the rest"),
+    (
+        "rep.verdict.no_worse",
+        "不差于其余",
+        "No worse than the rest",
+    ),
     ("rep.verdict.worse", "差于其余", "Worse than the rest"),
     ("rep.verdict.not_enough_data", "数据不足", "Not enough data"),
-    ("rep.approve", "批准试点，开始后续批次", "Approve the pilot: go on with the waves"),
+    (
+        "rep.approve",
+        "批准试点，开始后续批次",
+        "Approve the pilot: go on with the waves",
+    ),
     (
         "rep.override",
         "特批理由（结论不理想时必填）",
@@ -366,6 +433,7 @@ async fn installations(
     let filter = InstallationFilter {
         status,
         installer: None,
+        meter: None,
         sites: match &caller.principal.sites {
             SiteScope::All => None,
             SiteScope::Only(set) => Some(set.iter().copied().collect()),
@@ -576,15 +644,14 @@ async fn replacement(State(s): State<AppState>, c: Ctx) -> Result<ReplacementPag
         .map(|m| (m.id.to_string(), format!("{} {}", m.maker, m.model)))
         .collect();
     let mut sites: BTreeMap<String, String> = BTreeMap::new();
-    for site in due.iter().filter_map(|d| d.site_id) {
-        let key = site.to_string();
-        if !sites.contains_key(&key) {
-            let name = match s.store.get_site(site).await {
-                Ok(x) => x.name.to_string(),
-                Err(_) => key.clone(),
-            };
-            sites.insert(key, name);
-        }
+    let wanted: std::collections::BTreeSet<yufu_domain::SiteId> =
+        due.iter().filter_map(|d| d.site_id).collect();
+    for site in wanted {
+        let name = match s.store.get_site(site).await {
+            Ok(x) => x.name.to_string(),
+            Err(_) => site.to_string(),
+        };
+        sites.insert(site.to_string(), name);
     }
     let rollouts = s
         .store
@@ -593,7 +660,9 @@ async fn replacement(State(s): State<AppState>, c: Ctx) -> Result<ReplacementPag
         .await
         .map_err(|e| store_err(&c, e))?;
     let due_ids = serde_json::to_string(
-        &due.iter().map(|d| d.meter_id.to_string()).collect::<Vec<_>>(),
+        &due.iter()
+            .map(|d| d.meter_id.to_string())
+            .collect::<Vec<_>>(),
     )
     .unwrap_or_else(|_| "[]".to_owned());
     Ok(ReplacementPage {
@@ -668,7 +737,10 @@ fn stats_row(label: &'static str, g: &GroupStats) -> StatsRow {
         devices: g.devices,
         faults: g.faults,
         device_days: g.device_days,
-        rate: or_dash(g.faults_per_1000_device_years_tenths.map(evaluation::tenths)),
+        rate: or_dash(
+            g.faults_per_1000_device_years_tenths
+                .map(evaluation::tenths),
+        ),
         comm: or_dash(g.comm_success_permille.map(percent)),
     }
 }
@@ -825,7 +897,12 @@ mod tests {
         };
         let groups = waves(
             Lang::En,
-            &[m("E3", 2, false), m("E1", 0, true), m("E2", 1, false), m("E0", 0, false)],
+            &[
+                m("E3", 2, false),
+                m("E1", 0, true),
+                m("E2", 1, false),
+                m("E0", 0, false),
+            ],
         );
         let labels: Vec<&str> = groups.iter().map(|g| g.label.as_str()).collect();
         assert_eq!(labels, ["Pilot (wave 0)", "Wave 1", "Wave 2"]);
@@ -833,15 +910,15 @@ mod tests {
         assert!(groups[0].members[0].new_meter.is_some());
         assert_eq!(groups[0].members[0].swapped_at, "2026-11-26 08:30:00");
         assert_eq!(groups[0].members[1].swapped_at, "—");
-        assert_eq!(
-            waves(Lang::Zh, &[m("E", 3, false)])[0].label,
-            "第 3 批"
-        );
+        assert_eq!(waves(Lang::Zh, &[m("E", 3, false)])[0].label, "第 3 批");
     }
 
     #[test]
     fn statuses_and_verdicts() {
-        assert_eq!(status_filter(None).unwrap(), Some(InstallationStatus::Planned));
+        assert_eq!(
+            status_filter(None).unwrap(),
+            Some(InstallationStatus::Planned)
+        );
         assert_eq!(status_filter(Some("all")).unwrap(), None);
         assert_eq!(
             status_filter(Some("installed")).unwrap(),
@@ -851,7 +928,10 @@ mod tests {
         let (k, class, why) = verdict(&PilotVerdict::Worse {
             why: "more faults".into(),
         });
-        assert_eq!((k, class, why.as_str()), ("rep.verdict.worse", "bad", "more faults"));
+        assert_eq!(
+            (k, class, why.as_str()),
+            ("rep.verdict.worse", "bad", "more faults")
+        );
         for v in [
             PilotVerdict::Better,
             PilotVerdict::NoWorse,

@@ -230,7 +230,9 @@ impl StateBadge {
 }
 
 /// An installation plan's status label key and badge class.
-pub(crate) fn install_status(s: yufu_store::lifecycle::InstallationStatus) -> (String, &'static str) {
+pub(crate) fn install_status(
+    s: yufu_store::lifecycle::InstallationStatus,
+) -> (String, &'static str) {
     use yufu_store::lifecycle::InstallationStatus as I;
     let class = match s {
         I::Planned => "info",
@@ -277,7 +279,10 @@ mod tests {
         }
         assert_eq!(state_label(Lang::Zh, DeviceState::Scrapped), "已报废");
         assert_eq!(state_label(Lang::Zh, DeviceState::InService), "在用");
-        assert_eq!(state_label(Lang::En, DeviceState::UnderRepair), "Under repair");
+        assert_eq!(
+            state_label(Lang::En, DeviceState::UnderRepair),
+            "Under repair"
+        );
         assert_eq!(action_label(Lang::En, "teleport"), "teleport");
         assert_eq!(action_label(Lang::Zh, ORDER), "订购（合同）");
     }

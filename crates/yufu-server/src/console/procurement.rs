@@ -18,24 +18,35 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::routing::get;
 use yufu_access::Permission;
+use yufu_domain::evaluation::{self, ScoreFactor};
 use yufu_domain::lifecycle::DeviceState;
 use yufu_domain::{ContractId, DeliveryId, MeterProtocol, SupplierId, Utility};
-use yufu_domain::evaluation::{self, ScoreFactor};
 use yufu_lifecycle::service::{self, Scorecard};
 use yufu_store::lifecycle::{Contract, ContractStatus, LineProgress};
 
 use super::devices::{DeviceLine, protocol_name};
 use super::fmt;
-use super::lifecycle::{date, lc_err, or_dash, path_id, percent, person, store_err, today, whole_org};
+use super::lifecycle::{
+    date, lc_err, or_dash, path_id, percent, person, store_err, today, whole_org,
+};
 use super::{Ctx, Lang, Page, PageError};
 use crate::AppState;
 
 /// This module's pages and who may open them.
 pub(crate) const PAGES: &[(&str, Page)] = &[
     ("/procurement", Page::Staff(Permission::ReadFleet)),
-    ("/procurement/contracts/{id}", Page::Staff(Permission::ReadFleet)),
-    ("/procurement/deliveries/{id}", Page::Staff(Permission::ReadFleet)),
-    ("/procurement/suppliers/{id}", Page::Staff(Permission::ReadFleet)),
+    (
+        "/procurement/contracts/{id}",
+        Page::Staff(Permission::ReadFleet),
+    ),
+    (
+        "/procurement/deliveries/{id}",
+        Page::Staff(Permission::ReadFleet),
+    ),
+    (
+        "/procurement/suppliers/{id}",
+        Page::Staff(Permission::ReadFleet),
+    ),
 ];
 
 /// This module's labels: (key, 简体中文, English).
@@ -47,7 +58,11 @@ pub(crate) const TEXT: &[(&str, &str, &str)] = &[
     ("proc.supplier", "供应商", "Supplier"),
     ("proc.status", "状态", "Status"),
     ("proc.total", "合同总额（元）", "Total (yuan)"),
-    ("proc.progress", "到货进度（已到/订购）", "Delivered / ordered"),
+    (
+        "proc.progress",
+        "到货进度（已到/订购）",
+        "Delivered / ordered",
+    ),
     ("proc.status.draft", "草稿", "Draft"),
     ("proc.status.approved", "已审批", "Approved"),
     ("proc.status.cancelled", "已取消", "Cancelled"),
@@ -75,7 +90,11 @@ pub(crate) const TEXT: &[(&str, &str, &str)] = &[
     ),
     ("proc.add_supplier", "新增供应商", "Add a supplier"),
     ("proc.name", "名称", "Name"),
-    ("proc.draft_contract", "起草采购合同", "Draft a purchase contract"),
+    (
+        "proc.draft_contract",
+        "起草采购合同",
+        "Draft a purchase contract",
+    ),
     ("proc.lines", "合同明细", "Lines"),
     (
         "proc.lines_hint",
@@ -109,12 +128,20 @@ pub(crate) const TEXT: &[(&str, &str, &str)] = &[
         "全部到货并验收完毕",
         "Delivered and checked in full",
     ),
-    ("proc.incomplete", "尚未全部到货或验收", "Not yet delivered and checked in full"),
+    (
+        "proc.incomplete",
+        "尚未全部到货或验收",
+        "Not yet delivered and checked in full",
+    ),
     ("proc.deliveries", "到货批次", "Deliveries"),
     ("proc.note_number", "送货单号", "Delivery note no."),
     ("proc.delivered_on", "到货日期", "Delivered on"),
     ("proc.received_by", "接收人", "Received by"),
-    ("proc.devices_of", "查看此合同的设备", "Devices of this contract"),
+    (
+        "proc.devices_of",
+        "查看此合同的设备",
+        "Devices of this contract",
+    ),
     ("proc.approve", "审批通过", "Approve"),
     (
         "proc.approve_confirm",
@@ -130,7 +157,11 @@ pub(crate) const TEXT: &[(&str, &str, &str)] = &[
     ("proc.new_delivery", "登记到货", "Record a delivery"),
     ("proc.delivery", "到货批次", "Delivery"),
     ("proc.devices", "本批设备", "Devices in this delivery"),
-    ("proc.import", "导入序列号（CSV）", "Import serial numbers (CSV)"),
+    (
+        "proc.import",
+        "导入序列号（CSV）",
+        "Import serial numbers (CSV)",
+    ),
     (
         "proc.import_hint",
         "CSV 文件须有表头；列：serial（必填）、comm_address（空则同表号）、contract_line（合同有多行时必填）、note。整个文件全部无误才会导入。",
@@ -138,12 +169,20 @@ pub(crate) const TEXT: &[(&str, &str, &str)] = &[
     ),
     ("proc.file", "CSV 文件", "CSV file"),
     ("proc.choose_file", "请选择 CSV 文件", "Choose a CSV file"),
-    ("proc.dry_run", "仅检查，不导入（试运行）", "Check only, import nothing (dry run)"),
+    (
+        "proc.dry_run",
+        "仅检查，不导入（试运行）",
+        "Check only, import nothing (dry run)",
+    ),
     ("proc.import_submit", "上传", "Upload"),
     ("proc.report", "导入结果", "Import report"),
     ("proc.report.rows", "数据行", "Data rows"),
     ("proc.report.dry_run", "试运行", "Dry run"),
-    ("proc.report.devices", "设备（将）登记", "Devices (to be) registered"),
+    (
+        "proc.report.devices",
+        "设备（将）登记",
+        "Devices (to be) registered",
+    ),
     ("proc.report.problems", "问题", "Problems"),
     (
         "proc.report.failed",
@@ -168,9 +207,21 @@ pub(crate) const TEXT: &[(&str, &str, &str)] = &[
     ("proc.weight", "权重", "Weight"),
     ("proc.points", "得分率", "Points"),
     ("proc.facts_behind", "依据", "From"),
-    ("proc.factor.acceptance_pass_rate", "验收合格率", "Acceptance pass rate"),
-    ("proc.factor.on_time_delivery", "准时交货率", "On-time delivery"),
-    ("proc.factor.field_reliability", "现场可靠性", "Field reliability"),
+    (
+        "proc.factor.acceptance_pass_rate",
+        "验收合格率",
+        "Acceptance pass rate",
+    ),
+    (
+        "proc.factor.on_time_delivery",
+        "准时交货率",
+        "On-time delivery",
+    ),
+    (
+        "proc.factor.field_reliability",
+        "现场可靠性",
+        "Field reliability",
+    ),
     (
         "proc.fact.acceptance",
         "{checked} 次验收中 {passed} 次合格",
@@ -297,7 +348,9 @@ struct OverviewPage {
 }
 
 fn score_text(s: &Scorecard) -> String {
-    s.score.score.map_or_else(|| "—".to_owned(), |v| v.to_string())
+    s.score
+        .score
+        .map_or_else(|| "—".to_owned(), |v| v.to_string())
 }
 
 async fn overview(State(s): State<AppState>, c: Ctx) -> Result<OverviewPage, PageError> {

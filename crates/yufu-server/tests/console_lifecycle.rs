@@ -4,7 +4,8 @@
 //! register, the device page with its whole state history, the contract's
 //! delivery progress, the delivery, the supplier scorecard, installations
 //! and the replacement plan — in Chinese and English; and who may open
-//! which page (site scope, roles).
+//! which page (site scope, roles). Runs on SQLite and, when configured,
+//! PostgreSQL.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -313,8 +314,20 @@ async fn sign_in(api: &TestServer) -> String {
 }
 
 #[tokio::test]
-async fn a_device_is_followed_from_contract_to_scrap_in_the_console() {
-    let api = TestServer::start(TestDb::sqlite().await).await;
+async fn a_device_is_followed_from_contract_to_scrap_in_the_console_sqlite() {
+    followed(TestDb::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn a_device_is_followed_from_contract_to_scrap_in_the_console_postgres() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    followed(db).await;
+}
+
+async fn followed(db: TestDb) {
+    let api = TestServer::start(db).await;
     let s = story(&api).await;
     let cookie = sign_in(&api).await;
 
@@ -472,6 +485,44 @@ async fn a_device_is_followed_from_contract_to_scrap_in_the_console() {
     )
     .await;
     assert!(r.body.contains("Approved") && r.body.contains("Outstanding"));
+
+    // A draft: approval and cancelling for those who approve, no
+    // deliveries yet.
+    let (_, models) = api.call("GET", "/api/v1/device-models", None).await;
+    let draft = post(
+        &api,
+        "/api/v1/contracts",
+        json!({"number": "HT-2026-002", "supplier_id": s.supplier,
+               "lines": [{"model_id": models[0]["id"], "quantity": 1, "unit_price_fen": 100, "delivery_due": "2030-01-01"}],
+               "warranty_months": 12}),
+        201,
+    )
+    .await;
+    let draft_page = format!(
+        "/procurement/contracts/{}",
+        draft["contract"]["id"].as_str().unwrap()
+    );
+    let r = page_as(&api, &api.admin_token, &draft_page).await;
+    assert!(r.body.contains("data-status=\"draft\""), "{}", r.body);
+    assert!(r.body.contains("data-testid=\"form-approve\""));
+    assert!(r.body.contains("data-testid=\"form-cancel\""));
+    assert!(!r.body.contains("data-testid=\"form-delivery\""));
+    // A manager drafts but does not approve.
+    let r = page(&api, &cookie, &draft_page, "en").await;
+    assert!(r.body.contains("Draft") && !r.body.contains("data-testid=\"form-approve\""));
+    for missing in [
+        "/devices/not-an-id".to_owned(),
+        format!("/devices/{}", yufu_domain::MeterId::new()),
+        format!("/procurement/contracts/{}", yufu_domain::ContractId::new()),
+        format!("/procurement/suppliers/{}", yufu_domain::SupplierId::new()),
+        format!("/replacement/rollouts/{}", yufu_domain::RolloutId::new()),
+    ] {
+        assert_eq!(
+            page(&api, &cookie, &missing, "en").await.status,
+            404,
+            "{missing}"
+        );
+    }
 
     // The overview, the delivery, the scorecard.
     let r = page(&api, &cookie, "/procurement", "zh-CN").await;

@@ -205,7 +205,9 @@ pub fn permissions_of(actor: Actor) -> &'static [Permission] {
             ServeCustomers,
             RequestRefund,
         ],
-        Actor::Staff(Role::Technician) => &[ReadFleet, SubmitReadings, OperateMeters, InstallDevices],
+        Actor::Staff(Role::Technician) => {
+            &[ReadFleet, SubmitReadings, OperateMeters, InstallDevices]
+        }
         // Read-only, audit log included; personal data stays masked.
         Actor::Staff(Role::Auditor) => &[ReadFleet, ReadFinance, ReadAudit],
         Actor::Customer => &[SelfService],

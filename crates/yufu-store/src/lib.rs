@@ -17,19 +17,19 @@ pub mod access_sql;
 pub mod console;
 #[doc(hidden)]
 pub mod console_sql;
-pub mod lifecycle;
-pub mod procurement_sql;
 pub mod field_sql;
 pub mod journal;
 #[doc(hidden)]
 pub mod journal_sql;
+pub mod lifecycle;
+pub mod procurement_sql;
 #[doc(hidden)]
 pub mod sql;
 
 pub use access::Access;
 pub use console::Console;
-pub use lifecycle::{Field, Procurement};
 pub use journal::Journal;
+pub use lifecycle::{Field, Procurement};
 pub use yufu_vault::Vault;
 
 #[doc(hidden)]

@@ -590,8 +590,12 @@ pub trait Field: Send + Sync {
         t: &Transition,
     ) -> StoreResult<InstallationPlan>;
     /// Planned → cancelled. Conflict when it is no longer planned.
-    async fn cancel_installation(&self, id: InstallationId, by: &str, at_ms: i64)
-    -> StoreResult<()>;
+    async fn cancel_installation(
+        &self,
+        id: InstallationId,
+        by: &str,
+        at_ms: i64,
+    ) -> StoreResult<()>;
 
     // --- commissioning ---
     /// Starts a run. Conflict when the meter has one running.
@@ -635,11 +639,7 @@ pub trait Field: Send + Sync {
     async fn site_coverage(&self, site: SiteId) -> StoreResult<Vec<SiteCoverage>>;
     /// A rollout with its members (wave 0 is the pilot). Conflict on a
     /// name in use, or a meter already in another rollout.
-    async fn create_rollout(
-        &self,
-        r: &Rollout,
-        members: &[(MeterId, u32)],
-    ) -> StoreResult<()>;
+    async fn create_rollout(&self, r: &Rollout, members: &[(MeterId, u32)]) -> StoreResult<()>;
     async fn get_rollout(&self, id: RolloutId) -> StoreResult<Rollout>;
     async fn list_rollouts(&self, org: OrganisationId) -> StoreResult<Vec<Rollout>>;
     async fn rollout_members(&self, id: RolloutId) -> StoreResult<Vec<RolloutMember>>;

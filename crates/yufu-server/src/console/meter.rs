@@ -35,6 +35,11 @@ pub(crate) const PAGES: &[(&str, Page)] = &[("/meters/{id}", Page::Staff(Permiss
 /// This module's labels: (key, 简体中文, English).
 pub(crate) const TEXT: &[(&str, &str, &str)] = &[
     ("meter.title", "表计", "Meter"),
+    (
+        "meter.lifecycle",
+        "设备台账与全生命周期记录",
+        "Device lifecycle and history",
+    ),
     ("meter.facts", "基本信息", "Details"),
     ("meter.serial", "表号", "Serial"),
     ("meter.utility", "类别", "Utility"),

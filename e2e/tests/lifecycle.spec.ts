@@ -123,4 +123,12 @@ test('contract delivery progress and the supplier scorecard', async ({ page }, i
   await page.getByRole('link', { name: /Suineng/ }).first().click();
   await expect(page.getByTestId('supplier-score')).toBeVisible();
   await expect(page.getByTestId('qualification').filter({ hasText: 'ISO 9001' })).toHaveAttribute('data-expired', 'true');
+
+  // Demand (需求评估): 12 of the demo's 36 units have no gas meter.
+  await page.goto(`${demo().url}/sites`);
+  await page.locator('main a[href^="/sites/"]').first().click();
+  await page.getByTestId('demand-show').click();
+  const gas = page.getByTestId('demand-row').filter({ hasText: 'Gas' });
+  await expect(gas).toContainText('G2.5-IC');
+  await expect(gas.locator('td').nth(2)).toHaveText('12');
 });

@@ -1358,6 +1358,7 @@ pub async fn commission_meter(
         started_at_ms: ctx.now_ms(),
         finished_at_ms: None,
     };
+    abandon_stale_runs(ctx, meter).await?;
     ctx.store.field().start_run(&run).await?;
     let mut opts = commission::CommissionOptions::new(format!("commission-{}", run.id));
     opts.step_timeout = step_timeout;
@@ -1398,11 +1399,49 @@ pub async fn commission_meter(
         }
         Err(e) => (RunOutcome::Failed, "[]".into(), e.to_string(), vec![]),
     };
-    ctx.store
+    match ctx
+        .store
         .field()
         .finish_run(&run.id, result, &steps, &reason, finished, &moves)
-        .await?;
+        .await
+    {
+        Ok(()) => {}
+        // Someone moved the device while the run went on: the run is
+        // recorded as failed, and the device stays where they put it.
+        Err(StoreError::Conflict(why)) if !moves.is_empty() => {
+            let reason = format!("all steps passed, but the device was moved meanwhile: {why}");
+            ctx.store
+                .field()
+                .finish_run(&run.id, RunOutcome::Failed, &steps, &reason, finished, &[])
+                .await?;
+        }
+        Err(e) => return Err(e.into()),
+    }
     Ok(ctx.store.field().get_run(&run.id).await?)
+}
+
+/// A run still "running" long after any run could last (five steps of at
+/// most a few minutes each) was cut off by a stop of the server: it is
+/// closed as failed, so the meter can be commissioned again.
+const STALE_RUN_MS: i64 = 15 * 60 * 1000;
+
+async fn abandon_stale_runs(ctx: &Ctx<'_>, meter: MeterId) -> Result<()> {
+    for r in ctx.store.field().list_runs(meter).await? {
+        if r.outcome == RunOutcome::Running && ctx.now_ms() - r.started_at_ms > STALE_RUN_MS {
+            ctx.store
+                .field()
+                .finish_run(
+                    &r.id,
+                    RunOutcome::Failed,
+                    &r.steps,
+                    "abandoned: the server stopped during the run",
+                    ctx.now_ms(),
+                    &[],
+                )
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 // --- swap ---

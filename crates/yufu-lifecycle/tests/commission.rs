@@ -585,3 +585,62 @@ async fn a_ledger_that_disagrees_with_the_engine_fails_at_the_balance() {
     pf.stop().await;
     db.finish().await;
 }
+
+/// The commissioning gate through the lifecycle service: a passing run
+/// moves the device installed → commissioned → in service with the run in
+/// its history; a device that is not installed is refused before any step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_puts_a_passing_meter_in_service_and_refuses_others() {
+    use yufu_domain::lifecycle::DeviceState;
+    use yufu_lifecycle::service::{self, Ctx, LifecycleError};
+    use yufu_store::lifecycle::RunOutcome;
+
+    let db = TestDb::sqlite().await;
+    let store = db.shared();
+    let (account, meter) = household(store.as_ref(), "000000300009").await;
+    let pf = platform(Arc::clone(&store), account).await;
+    let (stop, rx) = watch::channel(false);
+    let device = sim(&meter);
+    let mut o = TcpOptions::new(rx);
+    o.speed = SPEED;
+    let line = tokio::spawn(run_tcp_meter(pf.tcp, Arc::clone(&device), o));
+    pf.wait_first_reading(meter.id).await;
+
+    let now = Timestamp::now();
+    let ctx = Ctx {
+        store: store.as_ref(),
+        writer: Some(&pf.writer),
+        org: meter.organisation_id,
+        actor: "user:wang.tech",
+        role: "technician",
+        now,
+        today: jiff::tz::TimeZone::UTC.to_datetime(now).date(),
+    };
+    let run = service::commission_meter(&ctx, meter.id, Duration::from_secs(15))
+        .await
+        .expect("run");
+    assert_eq!(run.outcome, RunOutcome::Passed, "{run:?}");
+    let view = service::device_view(&ctx, meter.id).await.expect("view");
+    assert_eq!(view.device.state, DeviceState::InService);
+    let path: Vec<DeviceState> = view.history.iter().map(|e| e.to_state).collect();
+    assert_eq!(path, [DeviceState::Commissioned, DeviceState::InService]);
+    assert!(view.history.iter().all(|e| e.detail.contains(&run.id)));
+    assert_eq!(
+        store.get_meter(meter.id).await.expect("meter").status,
+        MeterStatus::InService
+    );
+    // In service now: commissioning again is refused, no run is started.
+    let again = service::commission_meter(&ctx, meter.id, Duration::from_secs(15)).await;
+    assert!(
+        matches!(again, Err(LifecycleError::Conflict(ref m)) if m.contains("from in_service")),
+        "{again:?}"
+    );
+    assert_eq!(
+        store.field().list_runs(meter.id).await.expect("runs").len(),
+        1
+    );
+
+    let _ = stop.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(5), line).await;
+    pf.stop().await;
+}

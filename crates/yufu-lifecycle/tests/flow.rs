@@ -254,6 +254,23 @@ async fn a_device_from_contract_to_scrapyard() {
             .any(|p| p.message.contains("already registered")
                 || p.message.contains("left to deliver"))
     );
+    // The store holds the line's quantity itself, so two imports racing
+    // past the service's check cannot over-fill it.
+    let extra = yufu_store::lifecycle::NewDevice {
+        serial: p("000000000150"),
+        comm_address: p("000000000150"),
+        line_no: 1,
+        model: model.clone(),
+        note: None,
+    };
+    let over = s
+        .procurement()
+        .receive_devices(&delivery, org.id, &[extra], "test", 0)
+        .await;
+    assert!(
+        matches!(over, Err(yufu_store::StoreError::Conflict(ref m)) if m.contains("0 devices left")),
+        "{over:?}"
+    );
 
     // Acceptance: one passes (warranty from today, 24 months), one is rejected and returned.
     let pass = serde_json::from_value(
@@ -471,6 +488,28 @@ async fn a_device_from_contract_to_scrapyard() {
         })
         .await
         .expect("replacement");
+    // The register lists an untracked meter by the state of its status.
+    let in_stock = s
+        .procurement()
+        .list_devices(
+            org.id,
+            &yufu_store::lifecycle::DeviceFilter {
+                state: Some(DeviceState::InStock),
+                ..Default::default()
+            },
+            None,
+            100,
+            0,
+        )
+        .await
+        .expect("list");
+    assert_eq!(
+        in_stock
+            .iter()
+            .map(|d| (d.serial.as_str(), d.tracked))
+            .collect::<Vec<_>>(),
+        [("000000000199", false)]
+    );
     let in_service_refused = serde_json::from_value::<service::SwapIn>(serde_json::json!({
         "new_meter_id": ids[0], "final_reading": 2_000, "opening_reading": 5, "reason": "self"
     }))
@@ -577,6 +616,29 @@ async fn a_device_from_contract_to_scrapyard() {
         ),
         (2, 1, 2, 1)
     );
+
+    // Demand (需求评估): the unit lost its meter, so the site needs one
+    // electricity meter (the catalogue's model) and, asked for water too,
+    // one water meter (no water model in the catalogue yet).
+    let demand = service::demand(&manager, site.id, &[Utility::Electricity, Utility::Water])
+        .await
+        .expect("demand");
+    let lines: Vec<(Utility, Option<DeviceModelId>, u64, u64)> = demand
+        .lines
+        .iter()
+        .map(|l| (l.utility, l.model_id, l.new_installations, l.replacements))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            (Utility::Electricity, Some(model.id), 1, 0),
+            (Utility::Water, None, 1, 0)
+        ]
+    );
+    let only_gas = service::demand(&manager, site.id, &[Utility::Gas])
+        .await
+        .expect("demand");
+    assert_eq!(only_gas.lines.len(), 1, "{only_gas:?}");
 
     drop(writer);
     let _ = tokio::time::timeout(std::time::Duration::from_secs(10), task.handle).await;

@@ -82,6 +82,7 @@ impl From<LifecycleError> for WebError {
 
 /// Who is calling, in the form the services record: the audit name
 /// (`user:NAME`, `token:NAME`) and the role.
+#[derive(Clone)]
 struct Who {
     actor: String,
     role: &'static str,
@@ -854,7 +855,15 @@ pub(crate) async fn commission(
 ) -> Result<Response, WebError> {
     let id: MeterId = parse(&id)?;
     let who = Who::of(&caller);
-    let run = service::commission_meter(&who.ctx(&s), id, COMMISSION_STEP_TIMEOUT).await?;
+    // On its own task: a client that goes away mid-run (the console's
+    // page closed) must not abandon the run half-way with the meter's
+    // test credit posted and the run left "running".
+    let task = tokio::spawn(async move {
+        service::commission_meter(&who.ctx(&s), id, COMMISSION_STEP_TIMEOUT).await
+    });
+    let run = task
+        .await
+        .map_err(|e| WebError::Unavailable(format!("the commissioning task stopped: {e}")))??;
     Ok(audited(format!("meter:{id}"), StatusCode::OK, run))
 }
 
@@ -875,7 +884,13 @@ pub(crate) async fn swap(
 ) -> Result<Response, WebError> {
     let id: MeterId = parse(&id)?;
     let who = Who::of(&caller);
-    let x = service::swap_meter(&who.ctx(&s), id, b).await?;
+    // On its own task, like commissioning: a swap is several steps (final
+    // reading, assignment, handover, opening reading) and must finish
+    // even when the client goes away.
+    let task = tokio::spawn(async move { service::swap_meter(&who.ctx(&s), id, b).await });
+    let x = task
+        .await
+        .map_err(|e| WebError::Unavailable(format!("the swap task stopped: {e}")))??;
     Ok(audited(format!("meter:{id}"), StatusCode::CREATED, x))
 }
 

@@ -669,6 +669,40 @@ macro_rules! impl_sql_procurement {
             ) -> $crate::StoreResult<Vec<$crate::domain::MeterId>> {
                 use $crate::domain::lifecycle::DeviceState;
                 let mut tx = __sql_helpers::begin_write(&self.pool).await?;
+                // A no-op write on the contract's row: on PostgreSQL it
+                // locks the row, so two imports against one contract take
+                // turns and cannot both fill the last places of a line
+                // (SQLite's write transaction is exclusive already).
+                sqlx::query("UPDATE contracts SET status = status WHERE id = $1")
+                    .bind(delivery.contract_id.to_string())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(__sql_helpers::plain)?;
+                let mut per_line: std::collections::BTreeMap<u32, i64> = std::collections::BTreeMap::new();
+                for d in devices {
+                    *per_line.entry(d.line_no).or_default() += 1;
+                }
+                for (line, bringing) in &per_line {
+                    let (quantity, delivered): (Option<i64>, i64) = sqlx::query_as(
+                        "SELECT (SELECT quantity FROM contract_lines WHERE contract_id = $1 AND line_no = $2), \
+                         CAST(COUNT(*) AS BIGINT) FROM devices WHERE contract_id = $1 AND line_no = $2 \
+                         AND state NOT IN ('rejected', 'returned')",
+                    )
+                    .bind(delivery.contract_id.to_string())
+                    .bind(i64::from(*line))
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(__sql_helpers::plain)?;
+                    let Some(quantity) = quantity else {
+                        return Err($crate::StoreError::Reference(format!("the contract has no line {line}")));
+                    };
+                    if delivered + bringing > quantity {
+                        return Err($crate::StoreError::Conflict(format!(
+                            "line {line}: {} devices left to deliver, this import brings {bringing}",
+                            (quantity - delivered).max(0)
+                        )));
+                    }
+                }
                 let mut ids = Vec::with_capacity(devices.len());
                 for d in devices {
                     let id = $crate::domain::MeterId::new();
@@ -812,7 +846,9 @@ macro_rules! impl_sql_procurement {
                     sql.push_str(&format!(" AND {cond} ${}", binds.len()));
                 };
                 if let Some(s) = filter.state {
-                    add("d.state =", s.as_str().to_owned(), &mut sql);
+                    // An untracked meter's state is its meters.status (the
+                    // six coarse names are states of the same name).
+                    add("COALESCE(d.state, m.status) =", s.as_str().to_owned(), &mut sql);
                 }
                 if let Some(m) = filter.model_id {
                     add("d.model_id =", m.to_string(), &mut sql);

@@ -32,6 +32,23 @@ pub(crate) const PAGES: &[(&str, Page)] = &[
 /// This module's labels: (key, 简体中文, English).
 pub(crate) const TEXT: &[(&str, &str, &str)] = &[
     ("sites.title", "园区", "Sites"),
+    ("sites.demand", "需求评估", "Demand assessment"),
+    (
+        "sites.demand.hint",
+        "本园区还需要的表计：没有该类表计的房号，加上到期应更换的设备（按型号）。",
+        "The meters this site still needs: units without a meter of the utility, plus devices due for replacement (by model).",
+    ),
+    ("sites.demand.show", "计算需求", "Assess demand"),
+    ("sites.demand.utility", "类别", "Utility"),
+    ("sites.demand.model", "型号", "Model"),
+    ("sites.demand.new", "新装", "New installations"),
+    ("sites.demand.replace", "更换", "Replacements"),
+    ("sites.demand.total", "合计", "Total"),
+    (
+        "sites.demand.none",
+        "本园区目前不需要新的表计。",
+        "This site needs no meters now.",
+    ),
     ("sites.code", "编码", "Code"),
     ("sites.name", "名称", "Name"),
     ("sites.city", "城市", "City"),
@@ -224,6 +241,19 @@ struct SitePage {
     paged: bool,
     after: String,
     opened: Option<Opened>,
+    /// The demand assessment, when asked for (`?demand=1`): it evaluates
+    /// the organisation's devices for replacement, so it is not computed
+    /// on every view of the site.
+    demand: Option<Vec<DemandRow>>,
+}
+
+/// One line of a site's demand assessment.
+struct DemandRow {
+    utility: String,
+    model: String,
+    new_installations: u64,
+    replacements: u64,
+    total: u64,
 }
 
 impl SitePage {
@@ -269,6 +299,26 @@ async fn site(
     let next = (u32::try_from(rows.len()).unwrap_or(u32::MAX) >= PAGE)
         .then(|| rows.last().map(|b| format!("/sites/{id}?after={}", b.id)))
         .flatten();
+    let demand = if query_param(&q, "demand").is_some() {
+        let lc = super::lifecycle::Who::of(&c)?;
+        let d = yufu_lifecycle::service::demand(&lc.ctx(&s), id, yufu_domain::Utility::ALL)
+            .await
+            .map_err(|e| PageError::new(&c, WebError::from(e)))?;
+        Some(
+            d.lines
+                .into_iter()
+                .map(|l| DemandRow {
+                    utility: l.utility.as_str().to_owned(),
+                    model: l.model.unwrap_or_default(),
+                    new_installations: l.new_installations,
+                    replacements: l.replacements,
+                    total: l.total,
+                })
+                .collect(),
+        )
+    } else {
+        None
+    };
     let open_id: Option<BuildingId> = query_param(&q, "building").and_then(|b| b.parse().ok());
     let opened = match open_id {
         Some(bid) => {
@@ -298,6 +348,7 @@ async fn site(
         paged: !after.is_empty(),
         after,
         opened,
+        demand,
         c,
     })
 }

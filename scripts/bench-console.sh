@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Console page latency at a large fleet (issue 7: every page < 100 ms p95
-# with 1M meters). Generates a load-test organisation of N households into a
+# with 1M meters; the device lifecycle pages of issue 8 too). Generates a load-test organisation of N households into a
 # fresh SQLite database (`yufu bench fleet`), starts `yufu demo` on it (the
 # demo's own 96 simulated meters keep reporting meanwhile), and runs wrk
 # against each console page: 4 connections for 10 s, RUNS times, printing
@@ -9,6 +9,7 @@
 # customer's session cookie.
 #
 #   scripts/bench-console.sh [METERS] [RUNS]    (default 1000000 3; needs wrk, curl)
+#   YUFU_BENCH_ONLY='^/(devices|procurement)' scripts/bench-console.sh   (some pages only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 meters="${1:-1000000}"
@@ -77,14 +78,30 @@ pages=(
   "/tariffs/guangdong-residential-electricity"
   "/users"
   "/audit"
+  # the device lifecycle (issue 8): the generated meters have no lifecycle
+  # record, so these read them through meters.status
+  "/devices"
+  "/devices?state=in_service"
+  "/devices?state=faulty"
+  "/devices?state=received"
+  "/devices/${meter_url##*/}"
+  "/procurement"
+  "/installations"
+  "/replacement"
+  "/sites/$site?demand=1"
 )
+# YUFU_BENCH_ONLY: a regular expression; only the pages matching it run.
+only="${YUFU_BENCH_ONLY:-}"
 for page in "${pages[@]}"; do
+  if [ -n "$only" ] && ! [[ "$page" =~ $only ]]; then continue; fi
   echo "== GET $page"
   for i in $(seq "$runs"); do
     wrk -t1 -c4 -d10s -H "$auth" -s scripts/wrk-percentiles.lua "$base$page" | tail -1
   done
 done
-echo "== GET /portal (customer session)"
-for i in $(seq "$runs"); do
-  wrk -t1 -c4 -d10s -H "Cookie: $cookie" -s scripts/wrk-percentiles.lua "$base/portal" | tail -1
-done
+if [ -z "$only" ] || [[ "/portal" =~ $only ]]; then
+  echo "== GET /portal (customer session)"
+  for i in $(seq "$runs"); do
+    wrk -t1 -c4 -d10s -H "Cookie: $cookie" -s scripts/wrk-percentiles.lua "$base/portal" | tail -1
+  done
+fi

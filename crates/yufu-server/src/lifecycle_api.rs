@@ -261,6 +261,13 @@ pub(crate) mod schema {
         pub final_reading: u64,
         /// The new meter's register when fitted.
         pub opening_reading: u64,
+        /// When the final reading was taken (RFC 3339); default now.
+        /// Given, a retry of the same request recognises a finished swap.
+        #[schema(format = DateTime)]
+        pub final_at: Option<String>,
+        /// When the opening reading was taken; default `final_at`.
+        #[schema(format = DateTime)]
+        pub opening_at: Option<String>,
         pub reason: String,
     }
 
@@ -1368,6 +1375,7 @@ mod tests {
         }));
         check::<schema::SwapIn, service::SwapIn>(serde_json::json!({
             "new_meter_id": id, "final_reading": 1, "opening_reading": 0, "reason": "faulty",
+            "final_at": "2026-11-26T08:00:00Z", "opening_at": "2026-11-26T08:05:00Z",
         }));
         check::<schema::CertificationIn, service::CertificationIn>(serde_json::json!({
             "staff_user_id": id, "utility": "gas", "number": "N", "issued_on": "2026-01-01",

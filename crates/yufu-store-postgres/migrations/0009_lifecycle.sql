@@ -111,6 +111,9 @@ CREATE INDEX devices_by_state ON devices (organisation_id, state, meter_id);
 CREATE INDEX devices_by_delivery ON devices (delivery_id, meter_id);
 CREATE INDEX devices_by_contract ON devices (contract_id, line_no);
 CREATE INDEX devices_by_model ON devices (model_id);
+-- The device register filtered by state: meters.status is the state's
+-- projection, so this index finds the candidates of any state.
+CREATE INDEX meters_by_status ON meters (organisation_id, status, id);
 -- The field devices of an organisation page by meter id (Field::field_devices).
 CREATE INDEX devices_by_organisation ON devices (organisation_id, meter_id);
 

@@ -846,16 +846,14 @@ macro_rules! impl_sql_procurement {
                     sql.push_str(&format!(" AND {cond} ${}", binds.len()));
                 };
                 if let Some(s) = filter.state {
-                    let shared = $crate::domain::MeterStatus::ALL.iter().any(|m| m.as_str() == s.as_str());
-                    if shared {
-                        // An untracked meter's state is its meters.status
-                        // (the six coarse names are states of the same name).
-                        add("COALESCE(d.state, m.status) =", s.as_str().to_owned(), &mut sql);
-                    } else {
-                        // Only tracked devices can be in this state: the
-                        // devices index (organisation, state, meter) answers.
-                        add("d.organisation_id = m.organisation_id AND d.state =", s.as_str().to_owned(), &mut sql);
-                    }
+                    // meters.status is the projection of the state, so the
+                    // first condition narrows by the (organisation, status,
+                    // id) index to the few candidates; the second picks the
+                    // state among them (an untracked meter's state is its
+                    // status: the six coarse names are states of the same
+                    // name).
+                    add("m.status =", s.meter_status().as_str().to_owned(), &mut sql);
+                    add("COALESCE(d.state, m.status) =", s.as_str().to_owned(), &mut sql);
                 }
                 if let Some(m) = filter.model_id {
                     add("d.model_id =", m.to_string(), &mut sql);

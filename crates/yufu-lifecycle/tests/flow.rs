@@ -9,36 +9,12 @@ use std::sync::Arc;
 use jiff::civil::date;
 use yufu_domain::lifecycle::{Action, CheckItem, CheckResult, DeviceState};
 use yufu_domain::*;
-use yufu_lifecycle::service::{self, Ctx, LifecycleError};
+use yufu_lifecycle::service::{self, LifecycleError};
 use yufu_store::Store;
 use yufu_store_contract::TestDb;
 
-const ELECTRICITY: &str =
-    include_str!("../../../examples/tariffs/guangdong-residential-electricity.toml");
-const TARIFF: &str = "guangdong-residential-electricity";
-
-fn p<T: std::str::FromStr<Err = DomainError>>(s: &str) -> T {
-    s.parse().expect("valid test value")
-}
-
-fn ctx<'a>(
-    store: &'a dyn Store,
-    writer: Option<&'a yufu_writer::Writer>,
-    org: OrganisationId,
-    actor: &'a str,
-    role: &'a str,
-) -> Ctx<'a> {
-    let now = jiff::Timestamp::now();
-    Ctx {
-        store,
-        writer,
-        org,
-        actor,
-        role,
-        now,
-        today: jiff::tz::TimeZone::UTC.to_datetime(now).date(),
-    }
-}
+mod common;
+use common::{TARIFF, ctx, household, p, place};
 
 fn refused(r: Result<impl std::fmt::Debug, LifecycleError>) -> String {
     match r {
@@ -52,66 +28,8 @@ async fn a_device_from_contract_to_scrapyard() {
     let db = TestDb::sqlite().await;
     let store: Arc<dyn Store> = db.shared();
     let s = store.as_ref();
-    let org = s
-        .create_organisation(&NewOrganisation {
-            name: p("Lifecycle"),
-        })
-        .await
-        .expect("organisation");
-    s.add_tariff_revision(&NewTariffRevision {
-        organisation_id: org.id,
-        code: p(TARIFF),
-        utility: Utility::Electricity,
-        name: "Residential".into(),
-        source_toml: ELECTRICITY.to_owned(),
-    })
-    .await
-    .expect("tariff");
-    let site = s
-        .create_site(&NewSite {
-            organisation_id: org.id,
-            code: p("S1"),
-            name: p("Site"),
-            city: p("广州"),
-            timezone: TimeZoneName::shanghai(),
-        })
-        .await
-        .expect("site");
-    let building = s
-        .create_building(&NewBuilding {
-            site_id: site.id,
-            code: p("A"),
-            name: p("A"),
-            floors: 1,
-        })
-        .await
-        .expect("building");
-    let unit = s
-        .create_unit(&NewUnit {
-            building_id: building.id,
-            code: p("A-101"),
-            floor: 1,
-            kind: UnitKind::Residential,
-            area: AreaCentiSqm::new(9000).expect("area"),
-        })
-        .await
-        .expect("unit");
-    let customer = s
-        .create_customer(
-            &NewCustomer::new(org.id, CustomerKind::Person, "陈伟", None, None, None)
-                .expect("customer"),
-        )
-        .await
-        .expect("customer");
-    let account = s
-        .create_account(&NewAccount {
-            organisation_id: org.id,
-            number: p("LC0001"),
-            customer_id: customer.id,
-            class: CustomerClass::Residential,
-        })
-        .await
-        .expect("account");
+    let (org, site, building) = place(s, "Lifecycle").await;
+    let (unit, account) = household(s, org.id, building.id, "A-101", "LC0001").await;
     let installer = s
         .create_staff_user(&NewStaffUser {
             organisation_id: org.id,

@@ -10,13 +10,8 @@ use yufu_lifecycle::service::{self, Ctx, LifecycleError};
 use yufu_store::Store;
 use yufu_store_contract::TestDb;
 
-const ELECTRICITY: &str =
-    include_str!("../../../examples/tariffs/guangdong-residential-electricity.toml");
-const TARIFF: &str = "guangdong-residential-electricity";
-
-fn p<T: std::str::FromStr<Err = DomainError>>(s: &str) -> T {
-    s.parse().expect("valid test value")
-}
+mod common;
+use common::{TARIFF, household, p, place};
 
 async fn meter(store: &dyn Store, org: OrganisationId, n: u32) -> MeterId {
     let serial = format!("0000004000{n:02}");
@@ -40,68 +35,19 @@ async fn waves_wait_for_the_pilot() {
     let db = TestDb::sqlite().await;
     let store: Arc<dyn Store> = db.shared();
     let s = store.as_ref();
-    let org = s
-        .create_organisation(&NewOrganisation { name: p("Rollout") })
-        .await
-        .expect("organisation");
-    s.add_tariff_revision(&NewTariffRevision {
-        organisation_id: org.id,
-        code: p(TARIFF),
-        utility: Utility::Electricity,
-        name: "Residential".into(),
-        source_toml: ELECTRICITY.to_owned(),
-    })
-    .await
-    .expect("tariff");
-    let site = s
-        .create_site(&NewSite {
-            organisation_id: org.id,
-            code: p("S1"),
-            name: p("Site"),
-            city: p("广州"),
-            timezone: TimeZoneName::shanghai(),
-        })
-        .await
-        .expect("site");
-    let building = s
-        .create_building(&NewBuilding {
-            site_id: site.id,
-            code: p("A"),
-            name: p("A"),
-            floors: 1,
-        })
-        .await
-        .expect("building");
+    let (org, _site, building) = place(s, "Rollout").await;
     // Three households in service on old meters, and three new meters in stock.
     let mut old = Vec::new();
     let mut new = Vec::new();
     for n in 1..=3u32 {
-        let unit = s
-            .create_unit(&NewUnit {
-                building_id: building.id,
-                code: p(&format!("A-10{n}")),
-                floor: 1,
-                kind: UnitKind::Residential,
-                area: AreaCentiSqm::new(9000).expect("area"),
-            })
-            .await
-            .expect("unit");
-        let customer = s
-            .create_customer(
-                &NewCustomer::new(org.id, CustomerKind::Person, "李娜", None, None, None)
-                    .expect("customer"),
-            )
-            .await
-            .expect("customer");
-        let account = s
-            .create_account(&NewAccount {
-                organisation_id: org.id,
-                number: p(&format!("RO000{n}")),
-                customer_id: customer.id,
-                class: CustomerClass::Residential,
-            })
-            .await
-            .expect("account");
+        let (unit, account) = household(
+            s,
+            org.id,
+            building.id,
+            &format!("A-10{n}"),
+            &format!("RO000{n}"),
+        )
+        .await;
         let m = meter(s, org.id, n).await;
         s.assign_meter(m, Some(unit.id), Some(account.id))
             .await

@@ -13,7 +13,8 @@
 //! - `yufu lifecycle move SERIAL ACTION --reason TEXT` — a simple move
 //!   (return_to_supplier, stock, report_fault, start_repair, repair,
 //!   restock, retire).
-//! - `yufu lifecycle contract ID` — a contract's delivery progress.
+//! - `yufu lifecycle contract ID|NUMBER` — a contract's delivery progress
+//!   and its deliveries (with the ids `serials` takes).
 //! - `yufu lifecycle suppliers` — the supplier scorecards.
 //! - `yufu lifecycle due` — the devices due for replacement, and why.
 
@@ -227,9 +228,25 @@ pub async fn move_device(
 }
 
 /// `yufu lifecycle contract ID`.
-pub async fn contract(config: Config, id: &str, organisation: Option<&str>) -> anyhow::Result<()> {
-    let id: ContractId = id.parse().map_err(|e| anyhow::anyhow!("contract: {e}"))?;
+pub async fn contract(
+    config: Config,
+    given: &str,
+    organisation: Option<&str>,
+) -> anyhow::Result<()> {
     let cli = Cli::open(&config, organisation).await?;
+    // An id, or the operator's contract number (HT-2026-0001).
+    let id: ContractId = match given.parse() {
+        Ok(id) => id,
+        Err(_) => match service::list_contracts(&cli.ctx())
+            .await
+            .map_err(lifecycle_err)?
+            .into_iter()
+            .find(|c| c.number == given)
+        {
+            Some(c) => c.id,
+            None => anyhow::bail!("no contract has the id or number {given}"),
+        },
+    };
     let v = service::contract_view(&cli.ctx(), id)
         .await
         .map_err(lifecycle_err)?;
@@ -255,6 +272,13 @@ pub async fn contract(config: Config, id: &str, organisation: Option<&str>) -> a
             l.rejected,
             l.returned,
             l.outstanding
+        );
+    }
+    // The deliveries' ids are what `yufu lifecycle serials` takes.
+    for d in &v.deliveries {
+        println!(
+            "delivery {}  note {}  delivered on {}",
+            d.id, d.note_number, d.delivered_on
         );
     }
     cli.store.close().await;

@@ -339,8 +339,12 @@ enum LifecycleCommand {
         #[arg(long)]
         reason: String,
     },
-    /// A purchase contract's totals and delivery progress per line.
-    Contract { id: String },
+    /// A purchase contract's totals, delivery progress per line and its
+    /// deliveries (their ids are what `serials` takes).
+    Contract {
+        /// The contract's id or number (e.g. HT-2026-0001).
+        id: String,
+    },
     /// Every supplier's scorecard.
     Suppliers,
     /// Devices due for replacement (service life, fault rates), and why.

@@ -372,31 +372,24 @@ fn lifecycle_cli_on_the_demo(dir: &Path) {
     );
 }
 
-/// The demo's first delivery id, read through the store.
+/// The demo's first delivery id, as `yufu lifecycle contract NUMBER`
+/// lists it (the way an operator finds it).
 fn uuid_of_delivery(dir: &Path) -> String {
-    use yufu_store::Store as _;
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let store = yufu_store_sqlite::SqliteStore::open(&dir.join("yufu.db"))
-            .await
-            .unwrap();
-        let orgs = store
-            .list_organisations(&yufu_store::Page::first(10))
-            .await
-            .unwrap();
-        let contracts = store
-            .procurement()
-            .list_contracts(orgs[0].id)
-            .await
-            .unwrap();
-        let deliveries = store
-            .procurement()
-            .list_deliveries(contracts[0].id)
-            .await
-            .unwrap();
-        store.close().await;
-        deliveries[0].id.to_string()
-    })
+    let out = yufu(dir)
+        .args(["lifecycle", "contract", "HT-2026-0001"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("HT-2026-0001") && text.contains("outstanding"),
+        "{text}"
+    );
+    text.lines()
+        .find(|l| l.contains("SH-20261012"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or_else(|| panic!("no delivery SH-20261012 in {text}"))
+        .to_owned()
 }
 
 /// Readings posted to the demo move a balance, the cut-off trips the
